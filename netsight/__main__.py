@@ -1,0 +1,3 @@
+from netsight.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,55 @@
+"""The `netsight` command: the desktop app, and headless subcommands for scripting."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+logger = logging.getLogger(__name__)
+
+# Each module registers one or more subcommands with `register(subparsers)`
+# and sets `func` on its parser to a callable taking the parsed args.
+SUBCOMMAND_MODULES = (
+    "netsight.cli.sim_cmd",
+    "netsight.cli.agent_cmd",
+    "netsight.cli.collector_cmd",
+    "netsight.cli.connections_cmd",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="netsight", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    subparsers = parser.add_subparsers(dest="command")
+    for name in SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as error:
+            # TODO: drop once every subcommand module has landed.
+            if error.name != name:
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command is None:
+        from netsight.ui.app import run_app  # Qt only when the desktop is asked for
+
+        return run_app(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
