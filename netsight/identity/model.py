@@ -49,6 +49,8 @@ class Owner:
     workload_name: str | None = None
     app: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    # Load-balancer ingress given only as a DNS name (no address is invented).
+    hostnames: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,3 +67,15 @@ class Identity:
     app: str | None = None
     node: str | None = None
     tags: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """A short phrase for people: `payments/checkout-x2kq`, "an unknown pod on node w-2"."""
+        if self.kind == UNKNOWN_POD:
+            return f"an unknown pod on node {self.node}" if self.node else "an unknown pod"
+        if self.kind == UNKNOWN_SERVICE:
+            return "an unknown service address"
+        if self.kind == EXTERNAL:
+            return f"external ({', '.join(self.tags)})" if self.tags else "external"
+        if self.namespace:
+            return f"{self.namespace}/{self.name}"
+        return self.name or self.ip
