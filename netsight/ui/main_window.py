@@ -1,0 +1,515 @@
+"""The main window: pickers, search and time range on top, three tabs, details, status.
+
+It owns no data. A Session (one per kubeconfig context) provides the
+DataSource the tabs query and reports its live status; the window turns the
+user's choices (context, namespace, level, time range, search) into
+immutable queries and hands them to the tabs, which run them off the GUI
+thread. Layout, last context and filters persist through QSettings.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Hashable, Sequence
+from functools import partial
+from typing import Any, Protocol
+
+from PySide6.QtCore import QByteArray, QSettings, QStringListModel, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QCompleter,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QSplitter,
+    QTabWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from netsight.ui.connections_tab import ConnectionsTab
+from netsight.ui.details import Details, DetailsPanel
+from netsight.ui.lookup_tab import LookupTab
+from netsight.ui.messages import ErrorBanner, notifier
+from netsight.ui.queries import LEVEL_TITLES, LEVELS, ConnectionQuery, DataSource, GraphQuery
+from netsight.ui.search import SearchFilter, Vocabulary, complete, parse_search
+from netsight.ui.status import StatusPanel
+from netsight.ui.timerange import CUSTOM, PRESETS, TimeRange
+from netsight.ui.topology_tab import TopologyTab
+from netsight.ui.workers import Outcome, QueryRunner
+
+logger = logging.getLogger(__name__)
+
+# Typing in the search box re-queries once the user pauses this long.
+SEARCH_DELAY_MS = 300
+# Live data changes re-query at most this often.
+REFRESH_COALESCE_MS = 1500
+ALL_NAMESPACES = "All namespaces"
+TAB_TOPOLOGY, TAB_CONNECTIONS, TAB_LOOKUP = 0, 1, 2
+
+
+class ContextEntry(Protocol):
+    name: str
+    is_current: bool
+    error: str | None
+
+
+class Session(Protocol):
+    """What a window needs from the live connection to one context (see session.py)."""
+
+    context: str
+    source: DataSource
+
+    def start(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+SessionFactory = Callable[[str], Any]  # returns a Session-like QObject
+
+
+class MainWindow(QMainWindow):
+    session_changed = Signal(object)
+
+    def __init__(
+        self,
+        contexts: Sequence[ContextEntry],
+        session_factory: SessionFactory | None,
+        settings: QSettings | None = None,
+        initial_context: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.setWindowTitle("NetSight")
+        self.setObjectName("mainWindow")
+        self.settings = settings or QSettings("NetSight", "NetSight")
+        self._factory = session_factory
+        self.session: Any = None
+        self.runner = QueryRunner(self)
+        self.runner.finished.connect(self._on_outcome)
+        self.filter = SearchFilter()
+        self.vocabulary = Vocabulary()
+
+        self._build_toolbar()
+        self.banner = ErrorBanner(self)
+        notifier().posted.connect(self.banner.show_message)
+        self.topology = TopologyTab(self.runner)
+        self.connections = ConnectionsTab(self.runner)
+        self.lookup = LookupTab(self.runner)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.topology, "Topology")
+        self.tabs.addTab(self.connections, "Connections")
+        self.tabs.addTab(self.lookup, "IP lookup")
+        self.details = DetailsPanel()
+        self.details.setMinimumWidth(260)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("mainSplitter")
+        self.splitter.addWidget(self.tabs)
+        self.splitter.addWidget(self.details)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([900, 320])
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.splitter, 1)
+        self.setCentralWidget(central)
+        self.status_panel = StatusPanel(self.statusBar())
+        self._build_menus()
+        self._connect_signals()
+
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DELAY_MS)
+        self._search_timer.timeout.connect(self.apply_search)
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(REFRESH_COALESCE_MS)
+        self._refresh_timer.timeout.connect(self.refresh)
+
+        self.resize(1360, 860)
+        self._restore_settings()
+        self.set_contexts(contexts, initial_context)
+
+    # -- construction ----------------------------------------------------------------------
+
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Main")
+        bar.setObjectName("mainToolbar")
+        bar.setMovable(False)
+        self.addToolBar(bar)
+        self.context_box = QComboBox()
+        self.context_box.setObjectName("contextPicker")
+        self.context_box.setMinimumWidth(180)
+        self.context_box.setToolTip("Kubeconfig context (each has its own database)")
+        self.namespace_box = QComboBox()
+        self.namespace_box.setObjectName("namespaceFilter")
+        self.namespace_box.setMinimumWidth(150)
+        self.namespace_box.addItem(ALL_NAMESPACES, "")
+        self.level_box = QComboBox()
+        self.level_box.setObjectName("levelPicker")
+        for level in LEVELS:
+            self.level_box.addItem(LEVEL_TITLES[level], level)
+        self.level_box.setCurrentIndex(LEVELS.index("workload"))
+        self.time_box = QComboBox()
+        self.time_box.setObjectName("timeRange")
+        for key, label, _length in PRESETS:
+            self.time_box.addItem(label, key)
+        self.time_box.setCurrentIndex(1)
+        self.search = QLineEdit()
+        self.search.setObjectName("searchBox")
+        self.search.setClearButtonEnabled(True)
+        self.search.setPlaceholderText(
+            "Search (Ctrl+K): IP, CIDR, name, ns:payments app:shop port:5432 external"
+        )
+        self.search.setMinimumWidth(360)
+        self._completion_model = QStringListModel(self)
+        self.completer = QCompleter(self._completion_model, self)
+        self.completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
+        self.search.setCompleter(self.completer)
+
+        for label, widget in (
+            ("Context", self.context_box),
+            ("Namespace", self.namespace_box),
+            ("Level", self.level_box),
+            ("Time", self.time_box),
+        ):
+            caption = QLabel(f" {label} ")
+            caption.setStyleSheet("color:#555;")
+            bar.addWidget(caption)
+            bar.addWidget(widget)
+        bar.addSeparator()
+        bar.addWidget(self.search)
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        export_connections = QAction("Export connections…", self)
+        export_connections.triggered.connect(self.connections.export_dialog)
+        export_graph = QAction("Export graph…", self)
+        export_graph.triggered.connect(self.topology.export_dialog)
+        quit_action = QAction("Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addActions([export_connections, export_graph])
+        file_menu.addSeparator()
+        file_menu.addAction(quit_action)
+
+        cluster = self.menuBar().addMenu("&Cluster")
+        self.deploy_action = QAction("Deploy collector…", self)
+        self.deploy_action.setShortcut(QKeySequence("Ctrl+Shift+D"))
+        self.deploy_action.triggered.connect(self.deploy_collector)
+        self.remove_action = QAction("Remove collector…", self)
+        self.remove_action.triggered.connect(self.remove_collector)
+        cluster.addActions([self.deploy_action, self.remove_action])
+
+        view = self.menuBar().addMenu("&View")
+        refresh = QAction("Refresh", self)
+        refresh.setShortcut(QKeySequence.StandardKey.Refresh)
+        refresh.triggered.connect(self.refresh)
+        search = QAction("Search", self)
+        search.setShortcut(QKeySequence("Ctrl+K"))
+        search.triggered.connect(self.focus_search)
+        view.addActions([refresh, search])
+        view.addSeparator()
+        for i, level in enumerate(LEVELS):
+            action = QAction(f"{LEVEL_TITLES[level]} level", self)
+            action.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
+            action.triggered.connect(lambda _=False, i=i: self.level_box.setCurrentIndex(i))
+            view.addAction(action)
+        view.addSeparator()
+        for i, title in enumerate(("Topology", "Connections", "IP lookup")):
+            action = QAction(title, self)
+            action.setShortcut(QKeySequence(f"Alt+{i + 1}"))
+            action.triggered.connect(lambda _=False, i=i: self.tabs.setCurrentIndex(i))
+            view.addAction(action)
+        self.addActions(view.actions())
+
+    def _connect_signals(self) -> None:
+        self.context_box.activated.connect(lambda _i: self.switch_context(self.current_context()))
+        self.namespace_box.currentIndexChanged.connect(lambda _i: self.refresh())
+        self.level_box.currentIndexChanged.connect(lambda _i: self.refresh())
+        self.time_box.currentIndexChanged.connect(lambda _i: self.refresh())
+        self.search.textEdited.connect(self._on_search_edited)
+        self.search.returnPressed.connect(self.apply_search)
+        self.topology.node_selected.connect(self._on_node_selected)
+        self.connections.lookup_requested.connect(self.look_up)
+        self.connections.focus_requested.connect(self.focus_in_topology)
+        self.connections.row_selected.connect(self._on_row_selected)
+        self.details.lookup_requested.connect(self.look_up)
+        self.details.select_requested.connect(lambda name: self.focus_in_topology("", name))
+        self.topology.view.node_context_menu.connect(self._node_menu)
+
+    # -- contexts and sessions -------------------------------------------------------------
+
+    def set_contexts(self, contexts: Sequence[ContextEntry], initial: str | None = None) -> None:
+        """Fill the picker (current first, broken ones disabled with their error) and open one."""
+        self.context_box.clear()
+        ordered = sorted(contexts, key=lambda c: (not c.is_current, c.name))
+        model = self.context_box.model()
+        for entry in ordered:
+            label = entry.name + (" (current)" if entry.is_current else "")
+            if entry.error:
+                label += " — unavailable"
+            self.context_box.addItem(label, entry.name)
+            row = self.context_box.count() - 1
+            if entry.error:
+                self.context_box.setItemData(row, entry.error, Qt.ItemDataRole.ToolTipRole)
+                item = model.item(row) if hasattr(model, "item") else None
+                if item is not None:
+                    item.setEnabled(False)
+        usable = [c.name for c in ordered if not c.error]
+        remembered = self.settings.value("context", "", type=str)
+        chosen = next(
+            (name for name in (initial, remembered) if name and name in usable),
+            usable[0] if usable else None,
+        )
+        if chosen is None:
+            if ordered:
+                notifier().warning(
+                    "No kubeconfig context can be used: "
+                    + "; ".join(f"{c.name}: {c.error}" for c in ordered)
+                    + ". Fix the kubeconfig or start with --demo."
+                )
+            return
+        self.context_box.setCurrentIndex(self.context_box.findData(chosen))
+        self.switch_context(chosen)
+
+    def current_context(self) -> str | None:
+        data = self.context_box.currentData()
+        return None if data is None else str(data)
+
+    def switch_context(self, name: str | None) -> None:
+        if name is None or self._factory is None:
+            return
+        if self.session is not None and self.session.context == name:
+            return
+        self._close_session()
+        try:
+            session = self._factory(name)
+        except Exception as error:  # noqa: BLE001 - a context that cannot open is told, not fatal
+            logger.debug("Opening context %s failed.", name, exc_info=True)
+            notifier().error(f"Could not open context {name}: {error}. Pick another context.")
+            return
+        self.session = session
+        self.settings.setValue("context", name)
+        session.status_changed.connect(self.status_panel.show)
+        session.data_changed.connect(self.schedule_refresh)
+        session.vocabulary_changed.connect(self._on_vocabulary)
+        for tab in (self.topology, self.connections, self.lookup):
+            tab.set_source(session.source)
+        self.details.show_nothing()
+        session.start()
+        self.session_changed.emit(session)
+        self.refresh()
+
+    def _close_session(self) -> None:
+        if self.session is None:
+            return
+        session, self.session = self.session, None
+        for tab in (self.topology, self.connections, self.lookup):
+            tab.set_source(None)
+        session.close()
+
+    # -- queries ---------------------------------------------------------------------------
+
+    @property
+    def level(self) -> str:
+        return str(self.level_box.currentData())
+
+    def time_range(self) -> TimeRange:
+        key = str(self.time_box.currentData())
+        return TimeRange(key) if key != CUSTOM else TimeRange(CUSTOM)
+
+    def effective_filter(self) -> SearchFilter:
+        namespace = str(self.namespace_box.currentData() or "")
+        return self.filter.with_namespaces([namespace]) if namespace else self.filter
+
+    def refresh(self) -> None:
+        """Re-run every view's query with the current context, level, time and filter."""
+        if self.session is None:
+            return
+        since, until = self.time_range().resolve()
+        search = self.effective_filter()
+        self.connections.refresh(ConnectionQuery(self.level, since, until, search))
+        self.topology.set_base(GraphQuery(self.level, since, until, search))
+        self.topology.refresh()
+        self.lookup.set_since(since)
+        self._save_filters()
+
+    def schedule_refresh(self) -> None:
+        """Live data changed: refresh soon, once for a whole burst of changes."""
+        if not self._refresh_timer.isActive():
+            self._refresh_timer.start()
+
+    def _on_search_edited(self, text: str) -> None:
+        self._completion_model.setStringList(complete(text, self.vocabulary))
+        self._search_timer.start()
+
+    def apply_search(self) -> None:
+        self._search_timer.stop()
+        parsed = parse_search(self.search.text())
+        if parsed.problems:
+            notifier().warning(
+                "Not understood in the search and ignored: " + ", ".join(parsed.problems) + "."
+            )
+        if parsed == self.filter:
+            return
+        self.filter = parsed
+        # A lone IP also fills the lookup tab, so "who is this" is one step away.
+        if len(parsed.ips) == 1 and parsed.is_empty is False and len(parsed.to_text().split()) == 1:
+            self.lookup.lookup(parsed.ips[0])
+        self.refresh()
+
+    def focus_search(self) -> None:
+        self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search.selectAll()
+
+    def _on_vocabulary(self, vocabulary: Vocabulary) -> None:
+        self.vocabulary = vocabulary
+        current = str(self.namespace_box.currentData() or "")
+        known = [str(self.namespace_box.itemData(i)) for i in range(1, self.namespace_box.count())]
+        if list(vocabulary.namespaces) == known:
+            return
+        self.namespace_box.blockSignals(True)
+        self.namespace_box.clear()
+        self.namespace_box.addItem(ALL_NAMESPACES, "")
+        for namespace in vocabulary.namespaces:
+            self.namespace_box.addItem(namespace, namespace)
+        index = self.namespace_box.findData(current)
+        self.namespace_box.setCurrentIndex(max(index, 0))
+        self.namespace_box.blockSignals(False)
+
+    # -- selection, details and cross-tab actions ------------------------------------------
+
+    def _on_node_selected(self, node: Hashable | None, attrs: dict[str, Any]) -> None:
+        if node is None or self.session is None:
+            self.details.show_nothing()
+            return
+        source = self.session.source
+        since, until = self.time_range().resolve()
+        self.details.show_details(
+            Details(
+                title=str(attrs.get("label") or attrs.get("name") or node),
+                kind=str(attrs.get("kind", "")),
+                note="Loading…",
+            )
+        )
+        self.runner.submit("details", lambda: source.details(node, attrs, since, until))
+
+    def _on_row_selected(self, record: dict[str, Any]) -> None:
+        self.focus_in_topology(
+            str(record.get("dst_namespace") or ""), str(record.get("dst_name")), switch=False
+        )
+
+    def _on_outcome(self, outcome: Outcome) -> None:
+        if outcome.channel != "details":
+            return
+        if outcome.error is not None:
+            notifier().error(f"Could not load details: {outcome.error}.", outcome.details)
+            return
+        self.details.show_details(outcome.value)
+
+    def look_up(self, ip: str) -> None:
+        self.tabs.setCurrentIndex(TAB_LOOKUP)
+        self.lookup.lookup(ip)
+
+    def show_connections_of(self, namespace: str | None, name: str) -> None:
+        self.search.setText(f"name:{name}" + (f" ns:{namespace}" if namespace else ""))
+        self.apply_search()
+        self.tabs.setCurrentIndex(TAB_CONNECTIONS)
+
+    def focus_in_topology(self, namespace: str | None, name: str, switch: bool = True) -> None:
+        found = self.topology.focus_on(namespace or None, name)
+        if switch:
+            self.tabs.setCurrentIndex(TAB_TOPOLOGY)
+            if not found:
+                notifier().info(f"{name} is not drawn at this level or in this filter.")
+
+    def _node_menu(self, node: Hashable, global_pos: Any) -> None:
+        from PySide6.QtGui import QGuiApplication
+        from PySide6.QtWidgets import QMenu
+
+        attrs = self.topology.node_attrs(node)
+        name = str(attrs.get("name") or node)
+        namespace = attrs.get("namespace")
+        menu = QMenu(self)
+        menu.addAction(f"Copy name “{name}”", lambda: QGuiApplication.clipboard().setText(name))
+        for ip in [str(ip) for ip in list(attrs.get("ips") or [])[:5]]:
+            menu.addAction(f"Look up {ip}", partial(self.look_up, ip))
+        menu.addAction("Show connections", lambda: self.show_connections_of(namespace, name))
+        menu.addAction("Drill down", lambda: self.topology.drill_down(node))
+        menu.popup(global_pos.toPoint())
+
+    # -- collector -------------------------------------------------------------------------
+
+    def deploy_collector(self) -> None:
+        if self.session is None:
+            notifier().warning("Open a context first; the collector is deployed to its cluster.")
+            return
+        from netsight.ui.deploy_dialog import DeployDialog
+
+        DeployDialog(self.session, remove=False, parent=self).open()
+
+    def remove_collector(self) -> None:
+        if self.session is None:
+            return
+        from netsight.ui.deploy_dialog import DeployDialog
+
+        DeployDialog(self.session, remove=True, parent=self).open()
+
+    # -- persistence -----------------------------------------------------------------------
+
+    def _restore_settings(self) -> None:
+        geometry = self.settings.value("geometry")
+        if isinstance(geometry, QByteArray | bytes):
+            self.restoreGeometry(geometry)
+        state = self.settings.value("splitter")
+        if isinstance(state, QByteArray | bytes):
+            self.splitter.restoreState(state)
+        lookup_state = self.settings.value("lookupSplitter")
+        if isinstance(lookup_state, QByteArray | bytes):
+            self.lookup.splitter.restoreState(lookup_state)
+        level = self.settings.value("level", "", type=str)
+        if level in LEVELS:
+            self.level_box.setCurrentIndex(LEVELS.index(level))
+        time_key = self.settings.value("timeRange", "", type=str)
+        if self.time_box.findData(time_key) >= 0:
+            self.time_box.setCurrentIndex(self.time_box.findData(time_key))
+        text = str(self.settings.value("search", "", type=str) or "")
+        if text:
+            self.search.setText(text)
+            self.filter = parse_search(text)
+
+    def _save_filters(self) -> None:
+        self.settings.setValue("level", self.level)
+        self.settings.setValue("timeRange", str(self.time_box.currentData()))
+        self.settings.setValue("search", self.search.text())
+
+    def save_settings(self) -> None:
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("splitter", self.splitter.saveState())
+        self.settings.setValue("lookupSplitter", self.lookup.splitter.saveState())
+        self._save_filters()
+        self.settings.sync()
+
+    def shutdown(self) -> None:
+        """Stop every timer, worker and session; safe to call twice."""
+        self._search_timer.stop()
+        self._refresh_timer.stop()
+        self.topology.close_down()
+        self._close_session()
+        self.runner.close()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_settings()
+        self.shutdown()
+        try:
+            notifier().posted.disconnect(self.banner.show_message)
+        except (RuntimeError, TypeError):
+            pass
+        super().closeEvent(event)
