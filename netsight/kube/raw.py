@@ -10,8 +10,11 @@ Every failure leaves as a `KubeError`.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +26,35 @@ logger = logging.getLogger(__name__)
 
 # Read at most this much per socket read while streaming a watch.
 STREAM_CHUNK_BYTES = 256 * 1024
+
+_gc_lock = threading.Lock()
+_gc_pausers = 0
+_gc_was_enabled = True
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while decoding a large JSON answer.
+
+    Decoding creates hundreds of thousands of containers, each of which would
+    trigger and be scanned by young-generation collections: measured, that
+    triples the time to decode a 150,000-pod cluster. Decoded JSON holds no
+    reference cycles, so nothing is lost by not collecting meanwhile. Nested
+    and concurrent pauses (several informers) re-enable only when the last ends.
+    """
+    global _gc_pausers, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pausers == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pausers += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0 and _gc_was_enabled:
+                gc.enable()
 
 
 class Stream:
@@ -79,7 +111,8 @@ def get_json(
     finally:
         response.release_conn()
     try:
-        doc = json.loads(body)
+        with gc_paused():
+            doc = json.loads(body)
     except ValueError as exc:
         raise KubeError(f"{what} failed: the server's answer is not JSON ({exc})") from exc
     if not isinstance(doc, dict):
