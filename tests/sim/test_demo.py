@@ -15,6 +15,7 @@ from collections import Counter
 
 import pytest
 import yaml
+from kubernetes.client import ApiClient
 
 from netsight.sim.demo import DemoChanges, DemoCollector, demo_objects
 from netsight.sim.demo import cluster as demo
@@ -82,6 +83,13 @@ def test_objects_have_kubernetes_shape_and_unique_uids(objects: list[dict]) -> N
     for slice_ in of_kind(objects, "EndpointSlice"):
         assert slice_["apiVersion"] == "discovery.k8s.io/v1"
         assert slice_["addressType"] == "IPv4"
+
+
+def test_objects_deserialize_into_the_official_clients_models(objects: list[dict]) -> None:
+    api = ApiClient()
+    for obj in objects:
+        model = api._ApiClient__deserialize(obj, f"V1{obj['kind']}")  # type: ignore[attr-defined]
+        assert model.metadata.name == obj["metadata"]["name"]
 
 
 def test_timestamps_are_recent_relative_to_now(objects: list[dict]) -> None:

@@ -401,6 +401,7 @@ def _node(b: Builder, spec: NodeSpec, born: float) -> Obj:
     if spec.external_ip:
         addresses.append({"type": "ExternalIP", "address": spec.external_ip})
     addresses.append({"type": "Hostname", "address": spec.name})
+    machine_id = b.uid("Machine", None, spec.name).replace("-", "")
     return {
         "apiVersion": "v1",
         "kind": "Node",
@@ -428,6 +429,11 @@ def _node(b: Builder, spec: NodeSpec, born: float) -> Obj:
                 }
             ],
             "nodeInfo": {
+                "machineID": machine_id,
+                "systemUUID": str(uuid.uuid5(_UID_NAMESPACE, machine_id)),
+                "bootID": str(uuid.uuid5(_UID_NAMESPACE, f"boot/{machine_id}")),
+                "kernelVersion": "6.1.0-21-cloud-amd64",
+                "kubeProxyVersion": "v1.29.4",
                 "kubeletVersion": "v1.29.4",
                 "containerRuntimeVersion": "containerd://1.7.15",
                 "osImage": "Debian GNU/Linux 12 (bookworm)",
