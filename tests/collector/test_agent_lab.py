@@ -1,0 +1,225 @@
+"""The real agent against real TCP and UDP traffic between network namespaces.
+
+Needs root (it builds namespaces with ip/nft); skipped with the reason
+otherwise. The agent sees every namespace on the machine, so each test picks
+its connections out by the client's port.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from agentproc import AgentProcess
+from netlab import EXTERNAL_IP, NODE_UPLINK_IP, NetLab, lab_available
+
+_REASON = lab_available()
+pytestmark = [pytest.mark.netns, pytest.mark.skipif(_REASON is not None, reason=_REASON or "")]
+
+CLUSTER_IP = "10.96.0.10"
+REQUEST, RESPONSE = 1000, 5000
+FAST_POLL = "0.3"
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[NetLab]:
+    with NetLab(["client", "backend", "dns"]) as lab:
+        lab.add_service(CLUSTER_IP, 80, "tcp", [(lab.pod_ips["backend"], 8080)])
+        lab.server("backend", "tcp", 8080, "web-server", REQUEST, RESPONSE)
+        lab.server("dns", "udp", 53, "dns-server", 0, 300)
+        lab.server("internet", "tcp", 80, "ext-server", 10, 20)
+        yield lab
+
+
+@pytest.fixture
+def start_agent() -> Iterator:
+    started: list[AgentProcess] = []
+
+    def start(*args: str, python: str = sys.executable) -> AgentProcess:
+        agent = AgentProcess(*args, python=python)
+        started.append(agent)
+        return agent
+
+    yield start
+    for agent in started:
+        agent.kill()
+
+
+def netns_inode(name: str) -> int:
+    return os.stat(f"/run/netns/{name}").st_ino
+
+
+def pythons() -> list[str]:
+    """This interpreter plus any other 3.11/3.12 on the machine (the agent must run on both)."""
+    found = [sys.executable]
+    candidates = [shutil.which(f"python3.{minor}") for minor in (11, 12)]
+    candidates += glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[12].*/bin/python3"))
+    seen = {sys.version_info[:2]}
+    for candidate in filter(None, candidates):
+        probe = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[1])"],
+                               capture_output=True, text=True)  # fmt: skip
+        if probe.returncode == 0 and (3, int(probe.stdout)) not in seen:
+            seen.add((3, int(probe.stdout)))
+            found.append(candidate)
+    return found
+
+
+@pytest.mark.parametrize("python", pythons(), ids=lambda p: os.path.basename(os.path.dirname(
+    os.path.dirname(p))) or p)  # fmt: skip
+def test_clusterip_call_is_one_record_with_both_ends_and_the_backend(
+    lab: NetLab, start_agent, python: str
+) -> None:
+    agent = start_agent("--host-netns", lab.node_netns_path, "--poll-interval", FAST_POLL,
+                        python=python)  # fmt: skip
+    client, port = lab.client("client", "tcp", CLUSTER_IP, 80, "web-client", REQUEST, RESPONSE, 3)
+
+    record = agent.wait_for(lambda r: r["src_port"] == port and r["peer_process"] == "web-server")
+
+    assert record["conn_id"] == f"tcp:{lab.pod_ips['client']}:{port}>{CLUSTER_IP}:80"
+    assert (record["proto"], record["family"]) == ("tcp", 4)
+    assert (record["dst_ip"], record["dst_port"]) == (CLUSTER_IP, 80)
+    assert (record["nat_dst_ip"], record["nat_dst_port"]) == (lab.pod_ips["backend"], 8080)
+    assert record["nat_src_ip"] is None
+    assert (record["observer"], record["source"], record["state"]) == (
+        "client", "sockdiag", "ESTABLISHED")  # fmt: skip
+    assert (record["bytes_sent"], record["bytes_received"]) == (REQUEST, RESPONSE)
+    assert (record["process"], record["pid"]) == ("web-client", client.pid)
+    assert record["netns"] == netns_inode(lab.pod_ns("client"))
+    assert record["peer_netns"] == netns_inode(lab.pod_ns("backend"))
+    assert record["node"] == "lab-node" and record["generation"] == agent.generation
+    assert record["first_seen"] <= record["last_seen"]
+    # The server's socket and conntrack merged into it: no second connection.
+    others = [r for r in agent.latest().values() if port in (r["src_port"], r["dst_port"])]
+    assert [r["conn_id"] for r in others] == [record["conn_id"]]
+
+    client.wait()
+    closed = agent.wait_for(lambda r: r["src_port"] == port and r["state"] in (
+        "TIME_WAIT", "FIN_WAIT2", "CLOSED", "CLOSE_WAIT"))  # fmt: skip
+    assert closed["bytes_sent"] == REQUEST
+    assert agent.stop() == 0
+
+
+def test_udp_exchange_gets_bytes_from_conntrack(lab: NetLab, start_agent) -> None:
+    agent = start_agent("--host-netns", lab.node_netns_path, "--poll-interval", FAST_POLL)
+    dns_ip = lab.pod_ips["dns"]
+    client, port = lab.client("client", "udp", dns_ip, 53, "dns-client", 40, 300, 2)
+
+    record = agent.wait_for(
+        lambda r: r["src_port"] == port and r["proto"] == "udp" and r["bytes_sent"] is not None
+    )
+
+    assert record["conn_id"] == f"udp:{lab.pod_ips['client']}:{port}>{dns_ip}:53"
+    assert (record["observer"], record["process"], record["pid"]) == (
+        "client", "dns-client", client.pid)  # fmt: skip
+    assert (record["bytes_sent"], record["bytes_received"]) == (40, 300)
+    assert agent.stop() == 0
+
+
+def test_connection_shorter_than_a_poll_is_seen_through_conntrack(lab: NetLab, start_agent) -> None:
+    agent = start_agent("--host-netns", lab.node_netns_path, "--poll-interval", "60")
+    agent.wait_until(lambda: agent.status()["polls"] >= 1)
+
+    client, port = lab.client("client", "tcp", CLUSTER_IP, 80, "quick-client", REQUEST,
+                              RESPONSE, 0)  # fmt: skip
+    client.wait()
+
+    record = agent.wait_for(lambda r: r["src_port"] == port, timeout=5)
+    assert (record["observer"], record["source"]) == ("conntrack", "conntrack")
+    assert (record["nat_dst_ip"], record["nat_dst_port"]) == (lab.pod_ips["backend"], 8080)
+    assert agent.status()["polls"] == 1  # no socket poll ran in between
+    assert agent.stop() == 0
+
+
+def test_external_connection_is_source_natted_to_the_node(lab: NetLab, start_agent) -> None:
+    agent = start_agent("--host-netns", lab.node_netns_path, "--poll-interval", FAST_POLL)
+    _client, port = lab.client("client", "tcp", EXTERNAL_IP, 80, "ext-client", 10, 20, 2)
+
+    record = agent.wait_for(lambda r: r["src_port"] == port and r["peer_process"] is not None)
+
+    assert (record["dst_ip"], record["dst_port"]) == (EXTERNAL_IP, 80)
+    assert record["nat_src_ip"] == NODE_UPLINK_IP and record["nat_dst_ip"] is None
+    assert (record["process"], record["peer_process"]) == ("ext-client", "ext-server")
+    assert (record["bytes_sent"], record["bytes_received"]) == (10, 20)
+
+
+def test_records_page_with_after_and_limit(lab: NetLab, start_agent) -> None:
+    agent = start_agent("--host-netns", lab.node_netns_path, "--poll-interval", FAST_POLL)
+    ports = [lab.client("client", "tcp", CLUSTER_IP, 80, "pager", REQUEST, RESPONSE, 0)[1]
+             for _ in range(3)]  # fmt: skip
+    agent.wait_until(lambda: {r["src_port"] for r in agent.latest().values()} >= set(ports))
+
+    everything = agent.records(0, 10_000)
+    seqs = [r["seq"] for r in everything["records"]]
+    assert seqs == list(range(everything["oldest_seq"], everything["last_seq"] + 1))[: len(seqs)]
+    paged, after = [], 0
+    while after < seqs[-1]:
+        page = agent.records(after, 2)
+        assert 1 <= len(page["records"]) <= 2
+        paged += [r["seq"] for r in page["records"]]
+        after = page["records"][-1]["seq"]
+    assert paged[: len(seqs)] == seqs
+    assert agent.records(10**9, 5)["records"] == []
+    assert agent.get_error("/v1/records?after=x") == 400
+    assert agent.get_error("/v1/records?limit=0") == 400
+    assert agent.get_error("/v1/nothing") == 404
+
+
+def test_generation_changes_on_restart(lab: NetLab, start_agent) -> None:
+    first = start_agent("--host-netns", lab.node_netns_path)
+    status = first.status()
+    assert status["generation"] == first.generation
+    assert first.stop() == 0
+
+    second = start_agent("--host-netns", lab.node_netns_path)
+    assert second.status()["generation"] not in ("", first.generation)
+
+
+def test_full_buffer_drops_oldest_and_says_how_many(lab: NetLab, start_agent) -> None:
+    agent = start_agent("--host-netns", lab.node_netns_path, "--poll-interval", FAST_POLL,
+                        "--buffer", "3")  # fmt: skip
+    for _ in range(4):
+        lab.client("client", "tcp", CLUSTER_IP, 80, "filler", REQUEST, RESPONSE, 0)
+
+    agent.wait_until(lambda: agent.status()["dropped"] > 0)
+    status = agent.status()
+    page = agent.records(0)
+    assert status["buffer_capacity"] == 3 and status["buffer_used"] == 3
+    assert page["dropped"] >= status["dropped"] > 0
+    assert page["oldest_seq"] == page["last_seq"] - 2 == page["records"][0]["seq"]
+    assert page["last_seq"] - page["dropped"] == 3
+
+
+def test_without_conntrack_it_says_so_and_goes_on_with_sockets(lab: NetLab, start_agent) -> None:
+    agent = start_agent("--host-netns", "/nonexistent/netns", "--poll-interval", FAST_POLL)
+    backend = lab.pod_ips["backend"]
+    _client, port = lab.client("client", "tcp", backend, 8080, "direct", REQUEST, RESPONSE, 2)
+
+    record = agent.wait_for(lambda r: r["src_port"] == port and r["peer_process"] is not None)
+
+    status = agent.status()
+    assert status["conntrack"] is False and status["sock_diag"] is True
+    assert "/nonexistent/netns" in status["conntrack_error"]
+    assert status["last_error"]
+    assert (record["dst_ip"], record["observer"], record["nat_dst_ip"]) == (backend, "client", None)
+    assert (record["bytes_sent"], record["bytes_received"]) == (REQUEST, RESPONSE)
+
+
+def test_procfs_fallback_sees_roles_and_processes(lab: NetLab, start_agent) -> None:
+    agent = start_agent("--host-netns", lab.node_netns_path, "--poll-interval", FAST_POLL,
+                        "--sockets", "procfs")  # fmt: skip
+    client, port = lab.client("client", "tcp", CLUSTER_IP, 80, "proc-client", REQUEST, RESPONSE, 2)
+
+    record = agent.wait_for(lambda r: r["src_port"] == port and r["peer_process"] is not None)
+
+    assert (record["observer"], record["source"]) == ("client", "procfs")
+    assert (record["process"], record["pid"], record["peer_process"]) == (
+        "proc-client", client.pid, "web-server")  # fmt: skip
+    assert record["nat_dst_ip"] == lab.pod_ips["backend"]
+    assert record["bytes_sent"] is None  # /proc/net has no byte counters
+    status = agent.status()
+    assert status["sock_diag"] is False and status["procfs_namespaces"] > 0
