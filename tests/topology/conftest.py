@@ -40,20 +40,23 @@ def make_row(
 
 
 def clustered_graph(n: int, m: int, clusters: int, seed: int) -> nx.Graph:
-    """Namespaces-like clusters: most edges inside a cluster, a few across."""
+    """Namespaces-like clusters: 90 % of edges inside a cluster, the rest anywhere."""
     rng = np.random.default_rng(seed)
-    cluster = rng.integers(0, clusters, n)
-    members = [np.flatnonzero(cluster == c) for c in range(clusters)]
+    order = np.sort(rng.integers(0, clusters, n))  # node i is in cluster order[i]
+    starts = np.searchsorted(order, np.arange(clusters))
+    sizes = np.bincount(order, minlength=clusters)
     graph = nx.Graph()
     graph.add_nodes_from(range(n))
-    while graph.number_of_edges() < m:
-        a = int(rng.integers(n))
-        if rng.random() < 0.9:
-            b = int(rng.choice(members[cluster[a]]))
-        else:
-            b = int(rng.integers(n))
-        if a != b:
-            graph.add_edge(a, b)
+    edges: set[tuple[int, int]] = set()
+    while len(edges) < m:
+        batch = 2 * (m - len(edges))
+        a = rng.integers(n, size=batch)
+        inside = starts[order[a]] + (rng.random(batch) * sizes[order[a]]).astype(int)
+        b = np.where(rng.random(batch) < 0.9, inside, rng.integers(n, size=batch))
+        for u, v in zip(a.tolist(), b.tolist(), strict=True):
+            if u != v and len(edges) < m:
+                edges.add((min(u, v), max(u, v)))
+    graph.add_edges_from(sorted(edges))
     return graph
 
 
