@@ -52,6 +52,8 @@ BACKFILL_STEP_S = 10.0
 # Inode of the host's network namespace, as Linux numbers the initial one.
 HOST_NETNS = 4026531840
 EPHEMERAL_PORTS = (32768, 60999)
+# State of a connection whose sockets and conntrack entry are gone, as the agent says it.
+CLOSED = "CLOSED"
 # Chance per step that an agent "lost" some conntrack events (shown as dropped).
 DROP_CHANCE = 0.004
 # Chance per step that a long-lived connection is closed and reopened.
@@ -59,13 +61,15 @@ RECONNECT_CHANCE = 0.004
 # Chance per step that a long-lived connection moves bytes.
 ACTIVITY_CHANCE = 0.7
 
-# Every record carries these fields, in this order (docs/architecture.md).
+# Every record carries these fields, in this order: docs/architecture.md's, plus
+# the peer_* fields the real agent adds when it holds both ends of a connection.
 RECORD_FIELDS = (
     "seq", "conn_id", "node", "generation", "proto", "family",
     "src_ip", "src_port", "dst_ip", "dst_port",
     "nat_dst_ip", "nat_dst_port", "nat_src_ip", "nat_src_port",
     "observer", "source", "state", "bytes_sent", "bytes_received",
-    "process", "pid", "netns", "first_seen", "last_seen",
+    "process", "pid", "netns", "peer_process", "peer_pid", "peer_netns",
+    "first_seen", "last_seen",
 )  # fmt: skip
 # Process names by the pod's `app` label.
 PROCESSES = {
@@ -313,8 +317,11 @@ class _Conn:
 class _Agent:
     """The record buffer and counters of one simulated node agent."""
 
-    def __init__(self, node: str, generation: str, capacity: int) -> None:
+    def __init__(self, node: str, generation: str, capacity: int, started_at: float) -> None:
         self.node = node
+        self.started_at = started_at
+        # Conntrack events the simulated kernel "lost" (also counted in dropped).
+        self.overruns = 0
         self.generation = generation
         self.capacity = capacity
         self.lock = threading.Lock()
@@ -329,6 +336,7 @@ class _Agent:
             self.buffer.append({name: fields[name] for name in RECORD_FIELDS})
             if len(self.buffer) > self.capacity:
                 self.buffer.popleft()
+                self.dropped += 1
 
     def page(self, after: int, limit: int) -> dict[str, Any]:
         with self.lock:
@@ -353,9 +361,13 @@ class _Agent:
                 "buffer_used": len(self.buffer),
                 "buffer_capacity": self.capacity,
                 "dropped": self.dropped,
+                "last_seq": self.last_seq,
                 "conntrack": True,
+                "conntrack_error": None,
+                "conntrack_overruns": self.overruns,
                 "sock_diag": True,
                 "last_error": None,
+                "started_at": self.started_at,
             }
 
 
@@ -404,8 +416,10 @@ class _Simulation:
         for node in sorted(self.agents):
             if self.rng.random() < DROP_CHANCE:
                 agent = self.agents[node]
+                lost = self.rng.randint(1, 25)
                 with agent.lock:
-                    agent.dropped += self.rng.randint(1, 25)
+                    agent.dropped += lost
+                    agent.overruns += lost
 
     def _clients(self, route: Route, t: float) -> list[_Pod]:
         return self.world.active_pods(t, *route.client)
@@ -584,7 +598,11 @@ class _Simulation:
     # -- records ---------------------------------------------------------------
 
     def _report(self, conn: _Conn, t: float, *, closing: bool = False) -> None:
-        """Emit the connection as the client's node and the server's node see it."""
+        """Emit the connection as the client's node and the server's node see it.
+
+        Like the real agent, a node that holds both ends reports them as one
+        record (the client's, with the server as its peer).
+        """
         conn.last_seen = max(conn.last_seen, t)
         base = {
             "proto": conn.proto,
@@ -593,11 +611,17 @@ class _Simulation:
             "bytes_received": conn.bytes_received,
             "first_seen": round(conn.first_seen, 3),
             "last_seen": round(conn.last_seen, 3),
+            "peer_process": None,
+            "peer_pid": None,
+            "peer_netns": None,
         }
+        open_state = "ESTABLISHED" if conn.proto == "tcp" else "REPLIED"
+        state = CLOSED if closing else open_state
+        server_seen = conn.proto == "tcp" and conn.server is not None
+        merged = False
 
         # The client's node: its socket (TCP) or its conntrack entry (UDP, visitors).
         if conn.client_node in self.agents:
-            by_conntrack = conn.proto == "udp" or conn.client is None
             record = dict(
                 base,
                 conn_id=_conn_id(conn.proto, conn.src_ip, conn.src_port, conn.dst_ip,
@@ -608,23 +632,27 @@ class _Simulation:
                 nat_dst_port=conn.nat_dst[1] if conn.nat_dst else None,
                 nat_src_ip=conn.nat_src[0] if conn.nat_src else None,
                 nat_src_port=conn.nat_src[1] if conn.nat_src else None,
+                state=state,
             )  # fmt: skip
-            if by_conntrack:
-                state = "TIME_WAIT" if conn.proto == "tcp" and closing else None
-                if conn.proto == "tcp" and not closing:
-                    state = "ESTABLISHED"
-                record |= {"observer": "conntrack", "source": "conntrack", "state": state,
-                           "process": None, "pid": None, "netns": None}  # fmt: skip
+            if conn.proto == "udp" or conn.client is None:
+                record |= {"observer": "conntrack", "source": "conntrack",
+                           "process": None, "pid": None, "netns": HOST_NETNS}  # fmt: skip
             else:
-                assert conn.client is not None
                 process, pid, netns = self.process_of(conn.client)
                 record |= {"observer": "client", "source": "sockdiag",
-                           "state": "TIME_WAIT" if closing else "ESTABLISHED",
                            "process": process, "pid": pid, "netns": netns}  # fmt: skip
+                if server_seen and conn.server_node == conn.client_node:
+                    assert conn.server is not None
+                    peer = self.process_of(conn.server)
+                    record |= dict(
+                        zip(("peer_process", "peer_pid", "peer_netns"), peer, strict=True)
+                    )
+                    merged = True
             self.agents[conn.client_node].emit(record)
 
         # The server's node sees the translated addresses on its own socket.
-        if conn.proto == "tcp" and conn.server is not None and conn.server_node in self.agents:
+        if server_seen and not merged and conn.server_node in self.agents:
+            assert conn.server is not None
             src_ip, src_port = conn.nat_src or (conn.src_ip, conn.src_port)
             dst_ip, dst_port = conn.nat_dst or (conn.dst_ip, conn.dst_port)
             process, pid, netns = self.process_of(conn.server)
@@ -633,8 +661,7 @@ class _Simulation:
                 conn_id=_conn_id(conn.proto, src_ip, src_port, dst_ip, dst_port),
                 src_ip=src_ip, src_port=src_port, dst_ip=dst_ip, dst_port=dst_port,
                 nat_dst_ip=None, nat_dst_port=None, nat_src_ip=None, nat_src_port=None,
-                observer="server", source="sockdiag",
-                state="CLOSE_WAIT" if closing else "ESTABLISHED",
+                observer="server", source="sockdiag", state=state,
                 process=process, pid=pid, netns=netns,
             )  # fmt: skip
             self.agents[conn.server_node].emit(record)
@@ -728,6 +755,7 @@ class DemoCollector:
                 node,
                 hashlib.sha256(f"{seed}:{node}:{started:.3f}".encode()).hexdigest()[:16],
                 buffer_capacity,
+                started,
             )
             for node in nodes
         }
