@@ -53,7 +53,7 @@ from netsight.identity.ranges import (
     range_tags,
 )
 from netsight.identity.settings import IdentitySettings
-from netsight.identity.workloads import WORKLOAD_KINDS, Ref, Workload, WorkloadIndex
+from netsight.identity.workloads import WORKLOAD_KINDS, Ref, WorkloadIndex
 
 logger = logging.getLogger(__name__)
 
@@ -96,12 +96,18 @@ class _OwnerInfo:
 class _Source:
     """What one object currently claims (its open and closed claims by key)."""
 
-    __slots__ = ("held", "claimed_before", "gone")
+    __slots__ = ("held", "claimed_before", "gone", "signature", "pod_ips", "refs", "labels")
 
     def __init__(self) -> None:
         self.held: dict[Key, Claim] = {}
         self.claimed_before = False
         self.gone = False
+        # For pods: what the last event said that claims depend on, to skip
+        # events that change none of it.
+        self.signature: tuple[Any, ...] | None = None
+        self.pod_ips: Any = None
+        self.refs: Any = None
+        self.labels: Any = None
 
 
 class OwnershipHistory:
@@ -114,6 +120,10 @@ class OwnershipHistory:
         self._sources: dict[str, _Source] = {}
         self._info: dict[str, _OwnerInfo] = {}
         self._owner_cache: dict[str, Owner] = {}
+        # controller uid -> (workload kind, workload name, app by manifest,
+        # by annotation, by labels) of the chain above it; pods of one
+        # ReplicaSet share it.
+        self._chain_cache: dict[str, tuple[str | None, ...]] = {}
         self._changed: set[Key] = set()
         self._workloads = WorkloadIndex()
         self._releases = ReleaseIndex()
@@ -154,6 +164,9 @@ class OwnershipHistory:
         """Take one inventory event (ADDED, MODIFIED or DELETED of a raw object)."""
         if type not in ("ADDED", "MODIFIED", "DELETED"):
             return
+        if kind == "Pod":
+            self._apply_pod(type, obj, observed_at)
+            return
         reader = self._readers.get(kind)
         if reader is not None:
             facts = reader(obj, type == "DELETED", observed_at)
@@ -162,10 +175,10 @@ class OwnershipHistory:
             return
         if kind in WORKLOAD_KINDS:
             if self._workloads.apply(kind, type, obj):
-                self._owner_cache.clear()
+                self._invalidate_owners()
         elif kind == "Secret":
             if self._releases.apply(type, obj):
-                self._owner_cache.clear()
+                self._invalidate_owners()
         elif kind == "Namespace":
             meta = obj.get("metadata") or {}
             if type == "DELETED":
@@ -175,17 +188,54 @@ class OwnershipHistory:
         else:
             logger.debug("Ignoring a %s event: identity does not use %s objects.", type, kind)
 
+    def _apply_pod(self, event_type: str, obj: dict[str, Any], observed_at: float) -> None:
+        # Most pod events are status updates that change nothing identity
+        # reads (readiness, restarts, conditions); they stop here, cheaply.
+        meta = obj.get("metadata") or {}
+        status = obj.get("status") or {}
+        spec = obj.get("spec") or {}
+        signature = (
+            status.get("podIP"),
+            status.get("phase"),
+            status.get("hostIP"),
+            spec.get("nodeName"),
+            meta.get("deletionTimestamp"),
+        )
+        source = self._sources.get(meta.get("uid") or "")
+        if (
+            event_type != "DELETED"
+            and source is not None
+            and source.signature == signature
+            and source.pod_ips == status.get("podIPs")
+            and source.refs == meta.get("ownerReferences")
+            and source.labels == meta.get("labels")
+        ):
+            return
+        facts = pod_facts(obj, event_type == "DELETED", observed_at)
+        if facts is None:
+            return
+        source = self._take(facts, event_type == "DELETED", observed_at)
+        if source is not None:
+            source.signature = signature
+            source.pod_ips = status.get("podIPs")
+            source.refs = meta.get("ownerReferences")
+            source.labels = meta.get("labels")
+
+    def _invalidate_owners(self) -> None:
+        self._owner_cache.clear()
+        self._chain_cache.clear()
+
     def apply_all(self, events: Iterable[tuple[str, str, dict[str, Any], float]]) -> None:
         for kind, event_type, obj, observed_at in events:
             self.apply(kind, event_type, obj, observed_at)
 
-    def _take(self, facts: Facts, deleted: bool, observed_at: float) -> None:
+    def _take(self, facts: Facts, deleted: bool, observed_at: float) -> _Source | None:
         source = self._sources.get(facts.uid)
         if source is None:
             source = self._sources[facts.uid] = _Source()
         elif source.gone:
             # A stale event after the object's DELETED must not bring it back.
-            return
+            return None
 
         # Remember the owner as of this version.
         if facts.owner_uid == facts.uid:
@@ -220,6 +270,7 @@ class OwnershipHistory:
         if deleted:
             source.gone = True
             source.held = {}
+        return source
 
     def _open(self, key: Key, claim: Claim) -> None:
         claims = self._claims.get(key)
@@ -364,48 +415,67 @@ class OwnershipHistory:
             return None
         workload_kind: str | None = None
         workload_name: str | None = None
-        if info.kind == "Pod":
-            workload_kind, workload_name = self._workloads.workload_of(info.controller)
-        kind = API_SERVER if uid == APISERVER_UID else info.kind
+        app: str | None = None
+        if info.kind in ("Pod", "Service"):
+            chain = self._chain_facts(info.controller, info.namespace)
+            if info.kind == "Pod":
+                workload_kind, workload_name = chain[0], chain[1]
+            # Helm manifest, then annotation, then labels: each on the object
+            # itself first, then up its owner chain.
+            app = (
+                self._releases.owner_of(info.kind, info.namespace, info.name)
+                or chain[2]
+                or info.annotations.get(_RELEASE_ANNOTATION)
+                or chain[3]
+                or app_from_labels(info.labels)
+                or chain[4]
+            )
         owner = Owner(
             uid=OwnerUid(uid),
-            kind=kind,
+            kind=API_SERVER if uid == APISERVER_UID else info.kind,
             namespace=info.namespace,
             name=info.name,
             node=info.node,
             workload_kind=workload_kind,
             workload_name=workload_name,
-            app=self._app_of(info),
-            labels=dict(info.labels),
+            app=app,
+            # NB: shared with the owner info, not copied; nobody mutates it.
+            labels=info.labels,  # type: ignore[arg-type]
             hostnames=info.hostnames,
         )
         self._owner_cache[uid] = owner
         return owner
 
-    def _app_of(self, info: _OwnerInfo) -> str | None:
-        """Application of an owner: Helm manifest, then annotation, then labels,
-        each tried on the object and then up its owner chain."""
-        if info.kind not in ("Pod", "Service"):
-            return None
-        chain: list[Workload] = [
-            Workload(
-                info.kind, info.namespace, info.name, info.controller, info.labels, info.annotations
-            )
-        ]
-        chain += self._workloads.chain(info.controller, info.namespace)
-        for link in chain:
-            release = self._releases.owner_of(link.kind, link.namespace, link.name)
-            if release is not None:
-                return release
-        for link in chain:
-            name = link.annotations.get(_RELEASE_ANNOTATION)
-            if name:
-                return name
-        for link in chain:
-            name = app_from_labels(link.labels)
-            if name:
-                return name
-        return None
+    def _chain_facts(self, ref: Ref | None, namespace: str | None) -> tuple[str | None, ...]:
+        if ref is None:
+            return (None, None, None, None, None)
+        key = ref.uid or f"{namespace}/{ref.kind}/{ref.name}"
+        cached = self._chain_cache.get(key)
+        if cached is not None:
+            return cached
+        chain = self._workloads.chain(ref, namespace)
+        found = (
+            *self._workloads.workload_of(ref),
+            next(
+                (
+                    r
+                    for r in (self._releases.owner_of(w.kind, w.namespace, w.name) for w in chain)
+                    if r
+                ),
+                None,
+            ),
+            next(
+                (
+                    w.annotations.get(_RELEASE_ANNOTATION)
+                    for w in chain
+                    if w.annotations.get(_RELEASE_ANNOTATION)
+                ),
+                None,
+            ),
+            next((a for a in (app_from_labels(w.labels) for w in chain) if a), None),
+        )
+        self._chain_cache[key] = found
+        return found
 
     def owners(self) -> dict[OwnerUid, Owner]:
         """Every owner that has (or had) an address."""
