@@ -331,6 +331,13 @@ def test_records_carry_the_contract_fields_and_demo_addresses(objects: list[dict
     assert {r["dst_ip"] for r in egress} == {demo.EXTERNAL_PAYMENT_GATEWAY, demo.EXTERNAL_CDN,
                                              demo.EXTERNAL_DNS}  # fmt: skip
     assert all(r["nat_src_ip"] in node_ips(objects).values() for r in egress)
+    frontend = {p["status"]["podIP"]: p for n, p in pods.items() if n.startswith("frontend-")}
+    visits = [r for r in records if r["src_ip"] == demo.EXTERNAL_VISITOR]
+    assert visits
+    for visit in visits:
+        assert (visit["dst_ip"], visit["dst_port"]) == (demo.LOAD_BALANCER_IP, 80)
+        assert visit["observer"] == "server" and visit["process"] == "node"
+        assert visit["node"] == frontend[visit["nat_dst_ip"]]["spec"]["nodeName"]
     api = [r for r in records if r["dst_ip"] == "10.96.0.1"]
     assert api and {r["nat_dst_ip"] for r in api} == {demo.API_SERVER_IP}
 

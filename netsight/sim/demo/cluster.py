@@ -133,6 +133,8 @@ class Application:
     # (chart version, age in seconds) per revision, oldest first.
     revisions: tuple[tuple[str, float], ...] = ()
     app_version: str = "1.0.0"
+    # Cluster add-ons (kube-system): no application labels at all.
+    system: bool = False
 
 
 APPLICATIONS = (
@@ -247,6 +249,7 @@ APPLICATIONS = (
     Application(
         name="kube-system",
         namespace="kube-system",
+        system=True,
         components=(
             Component(
                 "coredns",
@@ -501,6 +504,9 @@ def _api_server(b: Builder, born: float) -> None:
 
 
 def _app_labels(app: Application, comp: Component, chart_version: str | None) -> dict[str, str]:
+    if app.system:
+        # Cluster add-ons carry their own labels and belong to no application.
+        return {NAME_LABEL: comp.name, **comp.extra_labels}
     labels = {
         NAME_LABEL: comp.name,
         INSTANCE_LABEL: app.name,
@@ -517,6 +523,8 @@ def _app_labels(app: Application, comp: Component, chart_version: str | None) ->
 
 
 def _selector(app: Application, comp: Component) -> dict[str, str]:
+    if app.system:
+        return dict(comp.extra_labels)
     return {NAME_LABEL: comp.name, INSTANCE_LABEL: app.name}
 
 
@@ -847,7 +855,10 @@ def _service(
     if comp.service == "LoadBalancer":
         for port in spec["ports"]:
             port["nodePort"] = 30000 + b.rng.randrange(2768)
-        spec["externalTrafficPolicy"] = "Cluster"
+        # Local keeps the visitor's address (no SNAT to a node) and sends it
+        # only to nodes that run a backend.
+        spec["externalTrafficPolicy"] = "Local"
+        spec["healthCheckNodePort"] = 30000 + b.rng.randrange(2768)
         status = {"loadBalancer": {"ingress": [{"ip": LOAD_BALANCER_IP, "ipMode": "VIP"}]}}
     service["status"] = status
     b.add(service)

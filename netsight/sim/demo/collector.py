@@ -209,7 +209,7 @@ def _pod_from(obj: Obj) -> _Pod | None:
         name=meta["name"],
         node=spec["nodeName"],
         ip=ip,
-        app=labels.get("app", meta["name"]),
+        app=labels.get("app", labels.get(cluster.NAME_LABEL, meta["name"])),
         labels=labels,
         host_network=bool(spec.get("hostNetwork")),
         ports=ports,
@@ -565,7 +565,6 @@ class _Simulation:
             if not backends:
                 return
             backend, target = self.rng.choice(backends)
-            ingress_node = self.rng.choice(sorted(self.world.node_ips))
             start = self._recent(t, dt)
             conn = _Conn(
                 proto="tcp",
@@ -574,18 +573,17 @@ class _Simulation:
                 dst_ip=cluster.LOAD_BALANCER_IP,
                 dst_port=80,
                 first_seen=start,
-                last_seen=start + self.rng.uniform(0.05, 3.0),
+                last_seen=min(t, start + self.rng.uniform(0.05, 3.0)),
                 sent_per_s=800,
                 received_per_s=25000,
                 client=None,
-                client_node=ingress_node,
+                client_node=None,
                 server=backend,
                 server_node=backend.node,
                 nat_dst=(backend.ip, target),
-                nat_src=(self.world.node_ips[ingress_node], self.ephemeral_port()),
             )
             self._grow(conn, 1.0)
-            self._report(conn, min(t, conn.last_seen), closing=True)
+            self._report(conn, conn.last_seen, closing=True)
 
     def _recent(self, t: float, dt: float) -> float:
         """A start time for a short connection within the step that ends at `t`."""
@@ -655,12 +653,18 @@ class _Simulation:
             assert conn.server is not None
             src_ip, src_port = conn.nat_src or (conn.src_ip, conn.src_port)
             dst_ip, dst_port = conn.nat_dst or (conn.dst_ip, conn.dst_port)
+            nat_dst: tuple[str | None, int | None] = (None, None)
+            if conn.client_node is None and conn.nat_dst:
+                # The client is outside and the translation happened on this node:
+                # its conntrack entry gives the address the client asked for.
+                dst_ip, dst_port, nat_dst = conn.dst_ip, conn.dst_port, conn.nat_dst
             process, pid, netns = self.process_of(conn.server)
             record = dict(
                 base,
                 conn_id=_conn_id(conn.proto, src_ip, src_port, dst_ip, dst_port),
                 src_ip=src_ip, src_port=src_port, dst_ip=dst_ip, dst_port=dst_port,
-                nat_dst_ip=None, nat_dst_port=None, nat_src_ip=None, nat_src_port=None,
+                nat_dst_ip=nat_dst[0], nat_dst_port=nat_dst[1],
+                nat_src_ip=None, nat_src_port=None,
                 observer="server", source="sockdiag", state=state,
                 process=process, pid=pid, netns=netns,
             )  # fmt: skip
