@@ -71,8 +71,8 @@ class LayoutSettings:
     # Repulsion acts up to this many edge lengths; beyond it nodes ignore
     # each other (the start placement already provides the global shape).
     cutoff_edge_lengths: float = 1.5
-    # How far existing nodes may move in an incremental update, as a
-    # fraction of how far a new node may move in the same step.
+    # How far an existing node next to a new one may move in an incremental
+    # update, as a fraction of a new node's step; other old nodes stay put.
     old_node_mobility: float = 0.005
     # BFS sources for pivot MDS; more pivots cost linear time and give
     # diminishing returns beyond ~50.
@@ -304,6 +304,36 @@ def _grid_size(n: int) -> int:
     return int(min(256, max(32, 2 ** math.ceil(math.log2(math.sqrt(n / 2) + 1)))))
 
 
+class _NearPairs:
+    """Pairs of nodes closer than a radius, each once, at least one end movable.
+
+    When only a few nodes move (an incremental update), the k-d tree of the
+    fixed nodes is built once and only the movers are queried each step.
+    """
+
+    def __init__(self, pos: np.ndarray, movable: np.ndarray) -> None:
+        self.active = np.flatnonzero(movable)
+        self.partial = len(self.active) < 0.25 * len(pos)
+        if self.partial:
+            self.fixed = np.flatnonzero(~movable)
+            self.fixed_tree = cKDTree(pos[self.fixed]) if len(self.fixed) else None
+
+    def __call__(self, pos: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
+        if not self.partial:
+            pairs = cKDTree(pos).query_pairs(radius, output_type="ndarray")
+            return pairs[:, 0], pairs[:, 1]
+        moving = pos[self.active]
+        pairs = cKDTree(moving).query_pairs(radius, output_type="ndarray")
+        firsts, seconds = [self.active[pairs[:, 0]]], [self.active[pairs[:, 1]]]
+        if self.fixed_tree is not None:
+            near = self.fixed_tree.query_ball_point(moving, radius)
+            counts = np.fromiter((len(x) for x in near), dtype=np.int64, count=len(near))
+            if counts.sum():
+                firsts.append(np.repeat(self.active, counts))
+                seconds.append(self.fixed[np.concatenate(near).astype(np.int64)])
+        return np.concatenate(firsts), np.concatenate(seconds)
+
+
 def _refine(
     pos: np.ndarray,
     src: np.ndarray,
@@ -314,12 +344,13 @@ def _refine(
     start_step: float,
     cancel: CancelCheck | None,
 ) -> tuple[int, bool]:
-    """Fruchterman-Reingold steps, in place; returns (steps done, cancelled).
+    """Spring-electrical steps, in place; returns (steps done, cancelled).
 
-    Repulsion comes from the grid (all nodes, smoothed over about a cell)
-    plus exact pairs within the cutoff (so close nodes do not overlap);
-    attraction runs over the edge list. Each node moves along its force by
-    at most the current step times its mobility (0 = pinned).
+    Repulsion k^2/d comes from the grid (all nodes, smoothed over about a
+    cell) plus exact pairs within the cutoff (so close nodes do not
+    overlap); springs pull along edges with force d; a weak gravity holds
+    components together. Each node moves along its force by at most the
+    current step times its mobility (0 = does not move).
     """
     n = len(pos)
     length = settings.edge_length
@@ -331,6 +362,10 @@ def _refine(
         return 0, False
     grid = _GridRepulsion(_grid_size(n))
     gravity = settings.gravity * length * n**0.25
+    near_pairs = _NearPairs(pos, movable)
+    # Springs between two fixed nodes cannot move anything.
+    live = movable[src] | movable[dst]
+    src, dst = src[live], dst[live]
 
     for step_no in range(iterations):
         if cancel is not None and cancel():
@@ -344,12 +379,11 @@ def _refine(
 
         # Near repulsion, exact, fading out at the cutoff.
         radius = cutoff
-        pairs = cKDTree(pos).query_pairs(radius, output_type="ndarray")
-        if len(pairs) > _MAX_PAIRS_PER_NODE * n:
-            radius *= math.sqrt(_MAX_PAIRS_PER_NODE * n / len(pairs))
-            pairs = cKDTree(pos).query_pairs(radius, output_type="ndarray")
-        if len(pairs):
-            i, j = pairs[:, 0], pairs[:, 1]
+        i, j = near_pairs(pos, radius)
+        if len(i) > _MAX_PAIRS_PER_NODE * n:
+            radius *= math.sqrt(_MAX_PAIRS_PER_NODE * n / len(i))
+            i, j = near_pairs(pos, radius)
+        if len(i):
             delta = pos[i] - pos[j]
             dist_sq = np.maximum((delta**2).sum(axis=1), _MIN_DISTANCE_SQ * length_sq)
             fade = np.clip(1.0 - dist_sq / (radius * radius), 0.0, 1.0)
@@ -366,10 +400,9 @@ def _refine(
         core = max(float(np.sqrt((radius_of**2).mean())), length)
         force -= offset * (gravity / np.maximum(radius_of, core))[:, None]
 
-        # Attraction d (linear springs) along edges.
+        # Springs: force d along each edge.
         if len(src):
-            delta = pos[src] - pos[dst]
-            pull = delta
+            pull = pos[src] - pos[dst]
             for axis in range(2):
                 force[:, axis] -= np.bincount(src, pull[:, axis], minlength=n)
                 force[:, axis] += np.bincount(dst, pull[:, axis], minlength=n)
@@ -563,7 +596,12 @@ class ForceLayout:
                 local += (high[0] + gap - local[:, 0].min(), low[1] - local[:, 1].min())
             pos[rest] = local
 
-        mobility = np.where(known, settings.old_node_mobility, 1.0)
+        # New nodes move freely; old nodes next to them may make a little
+        # room; every other old node and every pinned one stays exactly put.
+        is_new = (~known).astype(float)
+        touches_new = (adj @ is_new) > 0
+        mobility = np.where(known, 0.0, 1.0)
+        mobility[known & touches_new] = settings.old_node_mobility
         mobility[pinned_mask] = 0.0
         start_step = 2.0 * unit
         steps, cancelled = _refine(
