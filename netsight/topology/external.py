@@ -1,79 +1,58 @@
 """Which group an address outside the cluster belongs to on the map.
 
 Thousands of external addresses would bury the cluster, so the map shows
-one node per group until the user expands it: first the ranges the user
-named ("corporate VPN" = 10.8.0.0/16), most specific first, then the
-well-known ranges (private, CGNAT, link-local, ...), and everything else
-is "Internet".
+one node per group until the user expands it. Groups are the tags the
+identity layer gives unowned addresses: the most specific range the user
+named ("corporate-vpn" = 10.8.0.0/16), else the well-known range
+("private", "cgnat", ...), else "public" (the Internet). The store already
+tags each end (`src_tag`/`dst_tag`); this module is the fallback for rows
+without tags and the source of the labels people read.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import Mapping, Sequence
 
+from netsight.identity.ranges import CidrIndex, normalize_ip, range_tags
+
 logger = logging.getLogger(__name__)
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+PUBLIC = "public"
 
-INTERNET = "Internet"
+# What the map calls the well-known tags; user-named ranges keep their name.
+GROUP_LABELS: Mapping[str, str] = {
+    PUBLIC: "Internet",
+    "private": "Private network",
+    "cgnat": "Carrier-grade NAT",
+    "link-local": "Link-local",
+    "loopback": "Loopback",
+    "documentation": "Documentation",
+    "multicast": "Multicast",
+    "broadcast": "Broadcast",
+    "unspecified": "Unspecified",
+    "reserved": "Reserved",
+}
 
-# Well-known ranges in the order they are tried; the first match names the
-# group. Private comes after the narrower special ranges it does not
-# overlap with, so the order only matters for readability.
-WELL_KNOWN_RANGES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Loopback", ("127.0.0.0/8", "::1/128")),
-    ("Link-local", ("169.254.0.0/16", "fe80::/10")),
-    ("Carrier-grade NAT", ("100.64.0.0/10",)),
-    ("Documentation", ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")),
-    ("Private network", ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")),
-    ("Multicast", ("224.0.0.0/4", "ff00::/8")),
-)
+
+def group_label(group: str) -> str:
+    """The name a person reads for a group tag ("public" -> "Internet")."""
+    return GROUP_LABELS.get(group, group)
 
 
 class ExternalGrouping:
-    """Maps an external address to its group name; cheap to call many times."""
+    """Maps an external address to its group tag; cheap to call many times."""
 
     def __init__(self, user_ranges: Mapping[str, Sequence[str]] | None = None) -> None:
-        named: list[tuple[IPNetwork, str]] = []
+        self._user = CidrIndex()
         for name, cidrs in (user_ranges or {}).items():
             for cidr in cidrs:
-                try:
-                    named.append((ipaddress.ip_network(cidr, strict=False), name))
-                except ValueError:
-                    logger.warning("Ignoring range %r of %r: not a CIDR.", cidr, name)
-        # Most specific first, so a /24 inside a named /16 wins.
-        named.sort(key=lambda item: -item[0].prefixlen)
-        self._user = named
-        self._known = [
-            (ipaddress.ip_network(cidr), name)
-            for name, cidrs in WELL_KNOWN_RANGES
-            for cidr in cidrs
-        ]
-        self._cache: dict[str, str] = {}
+                self._user.add(cidr, name)
 
     def group_of(self, address: str) -> str:
-        """The group for `address`; a value that is not an IP is taken as a group name."""
-        cached = self._cache.get(address)
-        if cached is not None:
-            return cached
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            group = address or INTERNET
-        else:
-            group = self._match(ip)
-        self._cache[address] = group
-        return group
-
-    def _match(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        for network, name in self._user:
-            if ip.version == network.version and ip in network:
-                return name
-        for network, name in self._known:
-            if ip.version == network.version and ip in network:
-                return name
-        return INTERNET
+        """The group of `address`; a value that is not an IP is taken as a group already."""
+        ip = normalize_ip(address) if address else None
+        if ip is None:
+            return address or PUBLIC
+        named = self._user.lookup(ip)
+        return named[0] if named else range_tags(ip)[0]

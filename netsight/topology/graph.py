@@ -17,7 +17,8 @@ from typing import Any, NewType
 
 import networkx as nx
 
-from netsight.topology.external import ExternalGrouping
+from netsight.identity.ranges import normalize_ip
+from netsight.topology.external import ExternalGrouping, group_label
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,9 @@ _PLURAL = {
 }
 
 EXTERNAL = "External"
+# Kinds the store gives aggregated nodes at application and namespace level.
+APP_KIND = "App"
+NAMESPACE_KIND = "Namespace"
 # Kinds that are single things even at a coarse level: nothing to drill into.
 _LEAF_KINDS = frozenset(
     {"Pod", "Service", "Node", "ApiServer", "UnknownPod", "UnknownService", EXTERNAL}
@@ -147,7 +151,7 @@ def build_graph(
         data["ports"] = tuple(sorted(data.pop("_ports"), key=_port_sort_key))
     for _, data in graph.nodes(data=True):
         addresses = data.pop("_addresses", None)
-        if addresses is not None:
+        if addresses:
             data["members"] = len(addresses)
     return graph
 
@@ -171,14 +175,15 @@ def _add_endpoint(
     address = None
 
     if kind == EXTERNAL:
+        # Pod level names the address; coarser levels name only its group.
         address = str(name or "")
-        group = grouping.group_of(address)
-        if group in expanded_groups:
+        group = row.get(f"{side}_tag") or grouping.group_of(address)
+        if group in expanded_groups and normalize_ip(address) is not None:
             nid = NodeId(f"{EXTERNAL}/{group}/{address}")
             attrs: dict[str, Any] = {"name": address, "label": address, "group": group}
         else:
             nid = external_group_id(group)
-            attrs = {"name": group, "label": group, "group": group}
+            attrs = {"name": group, "label": group_label(group), "group": group}
         namespace = None
     else:
         nid = node_id(kind, namespace, name)
@@ -201,7 +206,8 @@ def _add_endpoint(
             if value:
                 graph.nodes[nid][extra] = value
     if kind == EXTERNAL and nid == external_group_id(graph.nodes[nid]["group"]):
-        graph.nodes[nid].setdefault("_addresses", set()).add(address)
+        if normalize_ip(address or "") is not None:
+            graph.nodes[nid].setdefault("_addresses", set()).add(address)
     return nid
 
 
@@ -300,6 +306,23 @@ class DrillSpec:
             parts.append(f"workload:{self.workload_name}")
         return " ".join(parts)
 
+    def filter_fields(self) -> dict[str, Any]:
+        """Keyword arguments for the store's `Filter` that fetch these members.
+
+        The store's filter has no workload field yet, so a workload is asked
+        for by namespace plus its name as a name match (which also catches
+        other names containing it; `matches` tells them apart when the rows
+        carry workload columns).
+        """
+        fields: dict[str, Any] = {}
+        if self.namespace:
+            fields["namespaces"] = (self.namespace,)
+        if self.app:
+            fields["apps"] = (self.app,)
+        if self.workload_name:
+            fields["name"] = self.workload_name
+        return fields
+
     def matches(self, attrs: Mapping[str, Any]) -> bool:
         """Whether a member-level node belongs to the drilled owner.
 
@@ -322,29 +345,27 @@ class DrillSpec:
 
 
 def drill_down(graph: nx.Graph, nid: NodeId) -> DrillSpec:
-    """The spec that shows the members of `nid` (a namespace, application or workload)."""
+    """The spec that shows the members of `nid` (a namespace, application or workload).
+
+    The node's kind decides, not the level: at application level a workload
+    that belongs to no application keeps its workload kind, and its members
+    are pods.
+    """
     if nid not in graph:
         raise NotDrillableError(f"{nid} is not in the graph")
     attrs = graph.nodes[nid]
     level = attrs.get("level") or graph.graph.get("level")
     kind = attrs.get("kind", "")
-    if level not in MEMBER_LEVEL or kind in _LEAF_KINDS:
-        raise NotDrillableError(f"{attrs.get('label', nid)} ({kind}) has no members to show")
-
     name = attrs.get("name") or None
     namespace = attrs.get("namespace") or None
     label = attrs.get("label") or str(nid)
-    if level == NAMESPACE:
-        return DrillSpec(MEMBER_LEVEL[level], label, namespace=name)
-    if level == APP:
-        return DrillSpec(MEMBER_LEVEL[level], label, namespace=namespace, app=name)
-    return DrillSpec(
-        MEMBER_LEVEL[level],
-        label,
-        namespace=namespace,
-        workload_kind=kind,
-        workload_name=name,
-    )
+    if kind == NAMESPACE_KIND:
+        return DrillSpec(APP, label, namespace=name)
+    if kind == APP_KIND:
+        return DrillSpec(WORKLOAD, label, namespace=namespace, app=name)
+    if level in (POD, SERVICE) or kind in _LEAF_KINDS:
+        raise NotDrillableError(f"{label} ({kind}) has no members to show")
+    return DrillSpec(POD, label, namespace=namespace, workload_kind=kind, workload_name=name)
 
 
 def member_subgraph(graph: nx.DiGraph, spec: DrillSpec) -> nx.DiGraph:

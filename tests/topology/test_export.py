@@ -25,10 +25,10 @@ def test_graphml_round_trip_keeps_nodes_edges_and_attributes(tmp_path, shop_rows
     edge = back.edges["Pod/shop/frontend-1", "Pod/shop/checkout-1"]
     assert edge["ports"] == "8080/tcp,9090/tcp"
     assert edge["bytes"] == graph.edges["Pod/shop/frontend-1", "Pod/shop/checkout-1"]["bytes"]
-    node = back.nodes["External/Internet"]
+    node = back.nodes["External/public"]
     assert node["members"] == 2
     assert node["kind"] == "External"
-    assert (node["x"], node["y"]) == positions["External/Internet"]
+    assert (node["x"], node["y"]) == positions["External/public"]
     # The live graph keeps its tuples.
     assert isinstance(graph.edges["Pod/shop/frontend-1", "Pod/shop/checkout-1"]["ports"], tuple)
 

@@ -7,7 +7,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from netsight.topology.external import INTERNET, ExternalGrouping
+from netsight.topology.external import PUBLIC, ExternalGrouping
 from netsight.topology.graph import (
     APP,
     NAMESPACE,
@@ -25,7 +25,7 @@ from netsight.topology.graph import (
     node_id,
 )
 
-VPN = TopologySettings(user_ranges=(("corporate VPN", ("10.8.0.0/16",)),))
+VPN = TopologySettings(user_ranges=(("corporate-vpn", ("10.8.0.0/16",)),))
 
 
 def test_pod_rows_become_nodes_with_stable_ids_and_summed_edges(shop_rows):
@@ -80,26 +80,43 @@ def test_external_addresses_fold_into_user_named_then_well_known_groups(shop_row
     graph = build_graph(shop_rows, POD, grouping=VPN.grouping())
 
     externals = {n: a for n, a in graph.nodes(data=True) if a["kind"] == "External"}
-    assert set(externals) == {
-        "External/Internet",
-        "External/corporate VPN",
-        "External/Private network",
-    }
-    assert externals["External/Internet"]["members"] == 2
-    assert externals["External/corporate VPN"]["members"] == 1
-    assert groups_in(graph) == ["Internet", "Private network", "corporate VPN"]
+    assert set(externals) == {"External/public", "External/corporate-vpn", "External/private"}
+    assert externals["External/public"]["label"] == "Internet"
+    assert externals["External/public"]["members"] == 2
+    assert externals["External/private"]["label"] == "Private network"
+    assert externals["External/corporate-vpn"]["label"] == "corporate-vpn"
+    assert externals["External/corporate-vpn"]["members"] == 1
+    assert groups_in(graph) == ["corporate-vpn", "private", "public"]
 
 
 def test_expanding_a_group_shows_its_addresses_and_folding_hides_them(shop_rows):
-    expanded = expand_group(frozenset(), INTERNET)
+    expanded = expand_group(frozenset(), PUBLIC)
     graph = build_graph(shop_rows, POD, expanded_groups=expanded, grouping=VPN.grouping())
-    assert "External/Internet" not in graph
-    assert {"External/Internet/1.1.1.1", "External/Internet/93.184.216.34"} <= set(graph)
-    assert graph.nodes["External/Internet/1.1.1.1"]["group"] == INTERNET
-    assert "External/corporate VPN" in graph
+    assert "External/public" not in graph
+    assert {"External/public/1.1.1.1", "External/public/93.184.216.34"} <= set(graph)
+    assert graph.nodes["External/public/1.1.1.1"]["group"] == PUBLIC
+    assert graph.nodes["External/public/1.1.1.1"]["label"] == "1.1.1.1"
+    assert "External/corporate-vpn" in graph
 
-    folded = build_graph(shop_rows, POD, expanded_groups=expand_group(expanded, INTERNET))
-    assert "External/Internet" in folded
+    folded = build_graph(shop_rows, POD, expanded_groups=expand_group(expanded, PUBLIC))
+    assert "External/public" in folded
+
+
+def test_the_stores_tags_name_the_groups_at_every_level(row):
+    pod_rows = [
+        row(("Pod", "shop", "a"), ("External", None, "10.8.1.1"), 443, dst_tag="office"),
+        row(("Pod", "shop", "a"), ("External", None, "8.8.8.8"), 53, dst_tag="public"),
+    ]
+    graph = build_graph(pod_rows, POD)
+    assert {"External/office", "External/public"} <= set(graph)
+
+    # Coarser levels name only the group: expanding it has nothing to show.
+    workload_rows = [
+        row(("Deployment", "shop", "a"), ("External", None, "office"), dst_tag="office")
+    ]
+    coarse = build_graph(workload_rows, WORKLOAD, expanded_groups={"office"})
+    assert "External/office" in coarse
+    assert coarse.nodes["External/office"]["members"] == 1
 
 
 def test_most_specific_user_range_wins_and_bad_ranges_are_skipped(caplog):
@@ -108,11 +125,11 @@ def test_most_specific_user_range_wins_and_bad_ranges_are_skipped(caplog):
     )
     assert grouping.group_of("10.8.5.7") == "printers"
     assert grouping.group_of("10.8.9.7") == "office"
-    assert grouping.group_of("10.9.0.1") == "Private network"
-    assert grouping.group_of("100.64.3.3") == "Carrier-grade NAT"
-    assert grouping.group_of("2001:db8::1") == "Documentation"
+    assert grouping.group_of("10.9.0.1") == "private"
+    assert grouping.group_of("100.64.3.3") == "cgnat"
+    assert grouping.group_of("2001:db8::1") == "documentation"
     assert grouping.group_of("::ffff:10.8.5.1") == "printers"
-    assert grouping.group_of("8.8.8.8") == INTERNET
+    assert grouping.group_of("8.8.8.8") == PUBLIC
     assert "not-a-cidr" in caplog.text
 
 
@@ -172,6 +189,7 @@ def test_drilling_into_an_app_asks_for_its_workloads_and_marks_members(row):
     assert spec.level == WORKLOAD
     assert (spec.namespace, spec.app) == ("shop", "webshop")
     assert spec.search_text() == "ns:shop app:webshop"
+    assert spec.filter_fields() == {"namespaces": ("shop",), "apps": ("webshop",)}
 
     # The store returns the members' traffic, both ends tagged with their app.
     workload_rows = [
@@ -200,8 +218,16 @@ def test_drilling_into_a_namespace_and_a_workload(row):
     workloads = build_graph([row(("Deployment", "shop", "web"), ("Pod", "shop", "bare"))], WORKLOAD)
     spec = drill_down(workloads, node_id("Deployment", "shop", "web"))
     assert (spec.level, spec.workload_kind, spec.workload_name) == (POD, "Deployment", "web")
+    assert spec.filter_fields() == {"namespaces": ("shop",), "name": "web"}
     with pytest.raises(NotDrillableError):
         drill_down(workloads, node_id("Pod", "shop", "bare"))
+
+
+def test_a_workload_without_application_drills_to_its_pods_from_app_level(row):
+    apps = build_graph([row(("App", "shop", "webshop"), ("DaemonSet", "kube", "proxy"))], APP)
+    spec = drill_down(apps, node_id("DaemonSet", "kube", "proxy"))
+    assert (spec.level, spec.workload_kind, spec.workload_name) == (POD, "DaemonSet", "proxy")
+    assert spec.app is None
 
 
 def test_pods_and_external_groups_cannot_be_drilled(shop_rows):
@@ -209,7 +235,7 @@ def test_pods_and_external_groups_cannot_be_drilled(shop_rows):
     with pytest.raises(NotDrillableError, match="no members"):
         drill_down(graph, node_id("Pod", "shop", "frontend-1"))
     with pytest.raises(NotDrillableError):
-        drill_down(graph, "External/Internet")
+        drill_down(graph, "External/public")
     with pytest.raises(NotDrillableError, match="not in the graph"):
         drill_down(graph, "Pod/shop/gone")
 
