@@ -2,6 +2,7 @@
 
 from netsight.store.database import Cursor, Store, open_store
 from netsight.store.errors import (
+    CorruptStoreError,
     NewerFormatError,
     NotAStoreError,
     StoreAccessError,
@@ -17,6 +18,7 @@ from netsight.store.ranges import NetRange
 
 __all__ = [
     "LEVELS",
+    "CorruptStoreError",
     "Cursor",
     "Filter",
     "NetRange",

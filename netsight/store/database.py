@@ -231,10 +231,10 @@ class Store:
     def cursor(self, node: str) -> Cursor | None:
         """The saved pull position for `node`, or None when it was never pulled."""
         with self._lock, translated(f"read the cursor of {node}"):
-            row = self._connection.execute(
+            rows = self._connection.execute(
                 "SELECT node, generation, last_seq FROM cursors WHERE node = ?", [node]
-            ).fetchone()
-        return None if row is None else Cursor(row[0], row[1], int(row[2]))
+            ).fetchall()
+        return Cursor(rows[0][0], rows[0][1], int(rows[0][2])) if rows else None
 
     def set_cursor(self, cursor: Cursor) -> None:
         with self._lock, translated(f"save the cursor of {cursor.node}"):
@@ -248,8 +248,8 @@ class Store:
 
     def record_count(self) -> int:
         with self._lock, translated("count the records"):
-            row = self._connection.execute("SELECT count(*) FROM records").fetchone()
-        return int(row[0]) if row else 0
+            rows = self._connection.execute("SELECT count(*) FROM records").fetchall()
+        return int(rows[0][0])
 
     # -- ownership and ranges -------------------------------------------------------------
 
@@ -376,6 +376,8 @@ def _conform_records(records: Iterable[Mapping[str, Any]] | pa.Table) -> pa.Tabl
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, AttributeError) as error:
         raise StoreInputError(f"Records do not have the agent record shape: {error}") from None
 
+    if not any(table.column(name).null_count for name in REQUIRED_RECORD_FIELDS):
+        return table
     valid = None
     for name in REQUIRED_RECORD_FIELDS:
         present = pc.is_valid(table.column(name))

@@ -40,6 +40,10 @@ class NotAStoreError(StoreUserError):
     """The file is not a DuckDB database, or a DuckDB database NetSight did not write."""
 
 
+class CorruptStoreError(StoreUserError):
+    """The file is damaged (checksum failures, truncated blocks)."""
+
+
 class NewerFormatError(StoreUserError):
     """The file was written by a newer NetSight (schema) or a newer DuckDB (storage)."""
 
@@ -59,6 +63,7 @@ class StoreBugError(StoreError):
 # Substrings of DuckDB messages that identify a problem outside NetSight.
 _LOCK_MARKERS = ("could not set lock", "conflicting lock")
 _NOT_DUCKDB_MARKERS = ("not a valid duckdb database", "not a duckdb database")
+_CORRUPT_MARKERS = ("corrupt", "checksum", "failed to read", "invalid block")
 _NEWER_MARKERS = ("newer version", "we can only read version", "version number")
 _ACCESS_MARKERS = (
     "permission denied",
@@ -86,6 +91,11 @@ def classify(error: Exception, action: str) -> StoreError:
         )
     if any(marker in lowered for marker in _NOT_DUCKDB_MARKERS):
         return NotAStoreError(f"Could not {action}: the file is not a NetSight database.")
+    if any(marker in lowered for marker in _CORRUPT_MARKERS):
+        return CorruptStoreError(
+            f"Could not {action}: the file is damaged ({first_line(text)}). "
+            "Restore it from a copy or start a new database."
+        )
     if isinstance(error, duckdb.SerializationException | duckdb.IOException) and any(
         marker in lowered for marker in _NEWER_MARKERS
     ):

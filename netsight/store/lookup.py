@@ -65,9 +65,9 @@ def identity_at(
 ) -> Identity:
     """The owner of `ip` (and `port`) at `at`, else what its address range says."""
     ip = _normalised(ip)
-    row = connection.execute(_AT_SQL, {"ip": ip, "port": port, "at": float(at)}).fetchone()
-    if row is not None:
-        uid, kind, namespace, name, workload_kind, workload_name, app, node = row
+    owned = connection.execute(_AT_SQL, {"ip": ip, "port": port, "at": float(at)}).fetchall()
+    if owned:
+        uid, kind, namespace, name, workload_kind, workload_name, app, node = owned[0]
         return Identity(
             ip=ip,
             kind=kind or "Unknown",
@@ -80,10 +80,10 @@ def identity_at(
             node=node,
         )
 
-    match = connection.execute(_RANGE_SQL, {"num": str(addresses.ip_number(ip))}).fetchone()
-    if match is None:
+    matches = connection.execute(_RANGE_SQL, {"num": str(addresses.ip_number(ip))}).fetchall()
+    if not matches:
         return Identity(ip=ip, kind=EXTERNAL, name=ip, tags=(PUBLIC_TAG,))
-    kind, node, tag, cidr = match
+    kind, node, tag, cidr = matches[0]
     if kind == "pod_cidr":
         return Identity(ip=ip, kind=UNKNOWN_POD, name=ip, node=node, tags=(cidr,))
     if kind == "service_range":

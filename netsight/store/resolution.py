@@ -90,7 +90,7 @@ conns AS (
     FROM ends
     GROUP BY proto, src_ip, src_port, b_ip, b_port
 ),
-own_ip AS (
+own_ip AS MATERIALIZED (
     SELECT ip, owner_uid,
            CASE WHEN valid_from = min(valid_from) OVER (PARTITION BY ip)
                 THEN '-infinity'::DOUBLE ELSE valid_from END AS valid_from,
