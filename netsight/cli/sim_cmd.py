@@ -79,10 +79,6 @@ def run_serve(args: argparse.Namespace) -> int:
     from netsight.sim.timeline import Timeline, TimelineError
 
     # Read and check all input before anything listens.
-    try:
-        objects = load_objects(args.objects)
-    except LoadError as error:
-        return _fail(f"{error}; nothing is served.")
     agents: dict[str, str] = {}
     for entry in args.agent:
         node, sep, url = entry.partition("=")
@@ -93,6 +89,10 @@ def run_serve(args: argparse.Namespace) -> int:
         rbac = RbacRules.parse(args.deny)
     except ValueError as error:
         return _fail(f"--deny: {error}; nothing is served.")
+    try:
+        objects = load_objects(args.objects)
+    except LoadError as error:
+        return _fail(f"{error}; nothing is served.")
     timeline = None
     if args.timeline:
         try:

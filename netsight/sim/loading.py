@@ -34,7 +34,8 @@ def _objects_in(document: object, source: str) -> list[dict]:
         )
     kind = str(document.get("kind") or "")
     if "items" in document and (kind == "List" or kind.endswith("List")):
-        items = document.get("items") or []
+        items = document.get("items")
+        items = [] if items is None else items
         if not isinstance(items, list):
             raise LoadError(f"{source}: 'items' is not a list")
         item_kind = kind[: -len("List")] if kind != "List" else ""
@@ -99,5 +100,5 @@ def load_objects(paths: Iterable[str | Path]) -> list[dict]:
                 str(metadata.get("name")),
             )
             merged[key] = obj
-        logger.info("Loaded %d objects from %s.", len(objects), path)
+        logger.debug("Loaded %d objects from %s.", len(objects), path)
     return list(merged.values())

@@ -334,7 +334,8 @@ class ObjectStore:
             gone["metadata"]["deletionTimestamp"] = given_ts
         gone["metadata"].setdefault("deletionTimestamp", iso_time(self.clock()))
         gone["metadata"].setdefault("uid", str(uuid.uuid4()))
-        return self._write(resource, "DELETED", gone, current, remove=not late, origin="apply")
+        # A late delete tells watchers about the old uid; the current object stays.
+        return self._write(resource, "DELETED", gone, current, touch=not late, origin="apply")
 
     def _prepare_new(self, resource: Resource, obj: dict, server_side: bool = False) -> dict:
         """A copy with apiVersion, kind and the server-set metadata filled in."""
@@ -362,7 +363,7 @@ class ObjectStore:
         event_type: str,
         obj: dict,
         previous: dict | None,
-        remove: bool | None = None,
+        touch: bool = True,
         origin: str = "api",
     ) -> Event:
         with self._changed:
@@ -372,7 +373,9 @@ class ObjectStore:
             obj["metadata"]["resourceVersion"] = str(self._rv)
             items = self._objects.setdefault(resource.key, {})
             key = object_key(obj)
-            if remove if remove is not None else event_type == "DELETED":
+            if not touch:
+                pass
+            elif event_type == "DELETED":
                 items.pop(key, None)
             else:
                 items[key] = _Stored(obj)

@@ -6,15 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sim_helpers import CLUSTER_JSON, PODS_JSON
 
 from netsight.sim.loading import load_objects
 from netsight.sim.server import SimServer
-
-REAL = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "real"
-if not REAL.is_dir():
-    REAL = Path("/work/shared/fixtures/real")
-PODS_JSON = REAL / "mg-aws-ocp-pods.json"
-CLUSTER_JSON = REAL / "mg-aws-ocp-nodes-services-endpointslices-workloads.json"
 
 
 @pytest.fixture(scope="session")

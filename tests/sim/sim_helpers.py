@@ -12,6 +12,13 @@ import kubernetes
 
 from netsight.sim.server import SimServer
 
+# The real clusters' dumps shared by every package's tests.
+REAL = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "real"
+if not REAL.is_dir():
+    REAL = Path("/work/shared/fixtures/real")
+PODS_JSON = REAL / "mg-aws-ocp-pods.json"
+CLUSTER_JSON = REAL / "mg-aws-ocp-nodes-services-endpointslices-workloads.json"
+
 
 def client_for(kubeconfig: Path, context: str = "sim") -> kubernetes.client.ApiClient:
     return kubernetes.config.new_client_from_config(config_file=str(kubeconfig), context=context)
