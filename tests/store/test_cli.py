@@ -1,0 +1,94 @@
+"""`netsight connections` and `netsight lookup` on a saved database, run as a user would."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from store_scenario import REUSED_IP, T0, fill
+
+from netsight.cli.connections_cmd import parse_time
+from netsight.store import open_store
+
+
+def netsight(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "netsight.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def saved(db_path: Path) -> Path:
+    with open_store(db_path) as store:
+        fill(store)
+    return db_path
+
+
+def test_service_level_json_names_the_service_and_its_backend(saved: Path) -> None:
+    result = netsight("connections", "--db", str(saved), "--level", "service", "--json")
+
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    [api] = [r for r in rows if r["dst"]["name"] == "api"]
+    assert api["src"] == {"kind": "Pod", "namespace": "web", "name": "frontend-abc"}
+    assert api["dst"] == {"kind": "Service", "namespace": "shop", "name": "api"}
+    assert api["backend"] == {"kind": "Pod", "namespace": "shop", "name": "api-xyz"}
+    assert (api["dst_port"], api["proto"], api["connections"]) == (80, "tcp", 1)
+    assert (api["bytes_sent"], api["bytes_received"]) == (150, 2100)
+    assert api["first_seen"] == datetime.fromtimestamp(T0 + 9, UTC).isoformat().replace(
+        "+00:00", "Z"
+    )
+
+
+def test_since_limits_the_connections(saved: Path) -> None:
+    since = datetime.fromtimestamp(T0 + 200, UTC).isoformat()
+    result = netsight(
+        "connections", "--db", str(saved), "--level", "pod", "--since", since, "--json"
+    )
+
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["src"]["name"], r["dst"]["name"]) for r in rows] == [("cache-0", "api-xyz")]
+
+
+def test_the_table_is_aligned(saved: Path) -> None:
+    result = netsight("connections", "--db", str(saved), "--level", "namespace")
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("SOURCE")
+    column = lines[0].index("DESTINATION")
+    assert all(line[column - 2 : column] == "  " for line in lines[1:])
+    assert any("External corporate-vpn" in line for line in lines)
+
+
+def test_lookup_prints_identity_and_history(saved: Path) -> None:
+    at = datetime.fromtimestamp(T0 + 50, UTC).isoformat()
+    result = netsight("lookup", REUSED_IP, "--at", at, "--db", str(saved))
+
+    assert result.returncode == 0, result.stderr
+    first, *rest = result.stdout.splitlines()
+    assert first.endswith("Pod batch/report-1")
+    assert any("Pod shop/cache-0" in line for line in rest)
+
+
+def test_a_missing_database_is_a_sentence_not_a_traceback(tmp_path: Path) -> None:
+    result = netsight("connections", "--db", str(tmp_path / "none.duckdb"))
+
+    assert result.returncode == 1
+    assert "no NetSight database" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_relative_and_iso_times() -> None:
+    assert parse_time("15m", now=1000.0) == 100.0
+    assert parse_time("2h", now=10_000.0) == 2800.0
+    assert parse_time("2025-12-04T08:00:00Z") == 1764835200.0
+    with pytest.raises(ValueError):
+        parse_time("yesterday")
