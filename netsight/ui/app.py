@@ -1,0 +1,166 @@
+"""Starting the desktop: arguments, QApplication, logging, excepthooks, demo and screenshot.
+
+`netsight` with no subcommand lands here (see netsight/cli/main.py). Qt's
+own warnings go to the `qt` logger; uncaught exceptions from any thread go
+to the one error banner and the log. `--demo` runs the simulated cluster in
+process; `--screenshot` renders the window to a PNG and exits, which is how
+the UI is looked at under Xvfb.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QMessageLogContext, QSettings, QTimer, QtMsgType, qInstallMessageHandler
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+from netsight.ui.main_window import MainWindow
+from netsight.ui.messages import install_excepthooks, notifier
+
+logger = logging.getLogger(__name__)
+qt_logger = logging.getLogger("qt")
+
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+ICON_NAMES = ("netsight.svg", "netsight.png")
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="netsight", description="NetSight desktop")
+    parser.add_argument("--demo", action="store_true", help="run the built-in demo cluster")
+    parser.add_argument(
+        "--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)"
+    )
+    parser.add_argument("--context", help="context to open first")
+    parser.add_argument("--db", help="DuckDB file to use for the context")
+    parser.add_argument("--screenshot", metavar="PATH", help="save a PNG of the window and exit")
+    parser.add_argument(
+        "--screenshot-after",
+        type=float,
+        default=4.0,
+        metavar="SECONDS",
+        help="wait this long before the screenshot (default 4)",
+    )
+    parser.add_argument("--deploy", action="store_true", help=argparse.SUPPRESS)
+    return parser.parse_args(list(argv))
+
+
+def _qt_message(kind: QtMsgType, context: QMessageLogContext, message: str) -> None:
+    level = {
+        QtMsgType.QtDebugMsg: logging.DEBUG,
+        QtMsgType.QtInfoMsg: logging.INFO,
+        QtMsgType.QtWarningMsg: logging.WARNING,
+        QtMsgType.QtCriticalMsg: logging.ERROR,
+        QtMsgType.QtFatalMsg: logging.CRITICAL,
+    }.get(kind, logging.WARNING)
+    qt_logger.log(level, "%s", message)
+
+
+def app_icon() -> QIcon:
+    for name in ICON_NAMES:
+        if (RESOURCES / name).exists():
+            return QIcon(str(RESOURCES / name))
+    return QIcon()
+
+
+class _ContextError:
+    """A context entry for the picker when the kubeconfig itself cannot be read."""
+
+    def __init__(self, name: str, error: str) -> None:
+        self.name, self.error, self.is_current = name, error, False
+
+
+def load_context_entries(kubeconfig: str | None) -> list[Any]:
+    from netsight.kube.contexts import load_contexts
+    from netsight.kube.errors import KubeError
+
+    try:
+        return list(load_contexts(kubeconfig))
+    except KubeError as error:
+        notifier().warning(
+            f"Could not read the kubeconfig: {error}. Start with --demo to try NetSight."
+        )
+        return []
+
+
+def run_app(argv: Sequence[str]) -> int:
+    args = parse_args(argv)
+    qInstallMessageHandler(_qt_message)
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("NetSight")
+    app.setOrganizationName("NetSight")
+    app.setWindowIcon(app_icon())
+    restore_hooks = install_excepthooks()
+    demo: Any = None
+    window: MainWindow | None = None
+    workdir = tempfile.TemporaryDirectory(prefix="netsight-demo-") if args.demo else None
+    try:
+        kubeconfig, context, db = args.kubeconfig, args.context, args.db
+        if args.demo:
+            from netsight.sim.demo import start_demo
+
+            assert workdir is not None
+            demo = start_demo(workdir.name)
+            kubeconfig, context = str(demo.kubeconfig), demo.context
+            db = db or str(Path(workdir.name) / "demo.duckdb")
+        window = build_window(kubeconfig, context, db, demo=args.demo)
+        window.show()
+        if args.demo and args.deploy:
+            QTimer.singleShot(500, lambda: _auto_deploy(window))
+        if args.screenshot:
+            path = args.screenshot
+            QTimer.singleShot(int(args.screenshot_after * 1000), lambda: _screenshot(window, path))
+        return int(app.exec())
+    finally:
+        if window is not None:
+            window.shutdown()
+        if demo is not None:
+            demo.stop()
+        if workdir is not None:
+            workdir.cleanup()
+        restore_hooks()
+        qInstallMessageHandler(None)
+
+
+def build_window(
+    kubeconfig: str | None, context: str | None, db: str | None, demo: bool = False
+) -> MainWindow:
+    from netsight.ui.session import LiveSession
+
+    def factory(name: str) -> LiveSession:
+        # --db names the file of the first context only; others use their own.
+        path = db if (db and (context is None or name == context)) else None
+        return LiveSession(name, kubeconfig, path)
+
+    settings = QSettings("NetSight", "NetSight-demo" if demo else "NetSight")
+    window = MainWindow(
+        load_context_entries(kubeconfig), factory, settings, initial_context=context
+    )
+    window.setWindowIcon(app_icon())
+    if demo:
+        window.setWindowTitle("NetSight — demo cluster")
+    return window
+
+
+def _auto_deploy(window: MainWindow) -> None:
+    from netsight.ui.deploy_dialog import DeployDialog
+
+    if window.session is not None:
+        dialog = DeployDialog(window.session, remove=False, parent=window)
+        dialog.start()
+
+
+def _screenshot(window: MainWindow, path: str) -> None:
+    window.grab().save(path)
+    logger.info("Saved a screenshot of the window to %s.", path)
+    window.close()
+    app = QApplication.instance()
+    if app is not None:
+        app.quit()

@@ -1,0 +1,269 @@
+"""One kubeconfig context, live: inventory to ownership to store, agents pulled, status reported.
+
+A LiveSession owns the context's DuckDB file, an API client, an Inventory
+(its informer threads), the OwnershipHistory fed from it and a puller for the
+collector agents. All of that runs in one background thread with a stop
+flag and short sleeps; the GUI sees only queued signals: a SessionStatus a
+few times a second at most, `data_changed` once per burst of new data, and
+the completion vocabulary. Nothing here writes to the cluster; deploying and
+removing the collector happen only through `deploy`/`remove`, which the
+user's dialog calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from netsight.ui.messages import notifier
+from netsight.ui.search import Vocabulary
+from netsight.ui.status import (
+    API_CONNECTED,
+    API_CONNECTING,
+    API_RECONNECTING,
+    SessionStatus,
+)
+from netsight.ui.store_source import StoreDataSource
+
+logger = logging.getLogger(__name__)
+
+# How often the loop wakes: drains inventory events, maybe pulls, maybe reports.
+TICK_S = 0.25
+# Agents are pulled this often; the demo and real agents buffer far longer.
+PULL_INTERVAL_S = 2.0
+# Ownership is written to the store at most this often while events flow.
+OWNERSHIP_WRITE_S = 2.0
+# Collector state (a couple of small GETs) is read this often.
+COLLECTOR_CHECK_S = 5.0
+# After a failed connection attempt, wait this long before the next one.
+RECONNECT_S = 5.0
+
+
+class LiveSession(QObject):
+    status_changed = Signal(object)  # SessionStatus
+    data_changed = Signal()
+    vocabulary_changed = Signal(object)  # Vocabulary
+
+    def __init__(
+        self,
+        context: str,
+        kubeconfig: str | None,
+        db_path: str | Path | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        from netsight.store.database import open_store
+        from netsight.store.paths import default_db_path
+
+        self.context = context
+        self.kubeconfig = kubeconfig
+        path = Path(db_path) if db_path else default_db_path(context)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db_path = path
+        self.store = open_store(path)
+        self.source = StoreDataSource(self.store)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._api: Any = None
+        self._api_lock = threading.Lock()
+        self.status = SessionStatus(context=context, api_state=API_CONNECTING)
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"session-{self.context}")
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop the loop, the informers and the store; returns when all have ended."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        try:
+            self.store.close()
+        except Exception:  # noqa: BLE001 - closing must not fail the app's exit
+            logger.warning("Closing the database %s failed.", self.db_path, exc_info=True)
+
+    def api_client(self) -> Any:
+        """The context's API client once connected (for deploy/remove), else None."""
+        with self._api_lock:
+            return self._api
+
+    # -- collector actions (called from the deploy dialog's worker) ------------------------
+
+    def deploy(self, progress: Callable[[Any], None], cancel: threading.Event) -> Any:
+        from netsight.collector.deploy import CollectorDeployer
+
+        return CollectorDeployer(self._require_api()).deploy(progress=progress, cancel=cancel)
+
+    def remove(self, progress: Callable[[Any], None], cancel: threading.Event) -> Any:
+        from netsight.collector.deploy import CollectorDeployer
+
+        return CollectorDeployer(self._require_api()).remove()
+
+    def _require_api(self) -> Any:
+        api = self.api_client()
+        if api is None:
+            from netsight.kube.client import api_client_for
+
+            api = api_client_for(self.context, self.kubeconfig)
+        return api
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        from netsight.identity.ownership import OwnershipHistory
+
+        history = OwnershipHistory()
+        inventory: Any = None
+        puller: Any = None
+        deployer: Any = None
+        next_connect = next_pull = next_write = next_check = 0.0
+        pending_events = 0
+        flows_window: list[tuple[float, int]] = []
+        dropped = 0
+        collector: Any = None
+        try:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                if inventory is None and now >= next_connect:
+                    inventory, puller, deployer = self._connect()
+                    next_connect = now + RECONNECT_S
+                if inventory is not None:
+                    pending_events += _drain(inventory, history, self._stop)
+                    if pending_events and now >= next_write:
+                        self._write_ownership(history)
+                        pending_events, next_write = 0, now + OWNERSHIP_WRITE_S
+                        self.data_changed.emit()
+                        self.vocabulary_changed.emit(self._vocabulary())
+                if deployer is not None and now >= next_check:
+                    collector = self._collector_state(deployer)
+                    next_check = now + COLLECTOR_CHECK_S
+                if puller is not None and collector is not None and now >= next_pull:
+                    next_pull = now + PULL_INTERVAL_S
+                    if collector.deployed and collector.ready_nodes:
+                        result = puller.pull_all()
+                        flows_window.append((now, result.records))
+                        dropped += result.dropped
+                        if result.records:
+                            self.data_changed.emit()
+                self._report(inventory, collector, flows_window, dropped, now)
+                self._stop.wait(TICK_S)
+        except Exception as error:  # noqa: BLE001 - the loop must tell, not die silently
+            logger.exception("The live session of %s stopped.", self.context)
+            notifier().error(
+                f"Live updates for {self.context} stopped: {error}. "
+                "Saved data stays readable; switch context to retry."
+            )
+        finally:
+            if inventory is not None:
+                inventory.stop()
+
+    def _connect(self) -> tuple[Any, Any, Any]:
+        from netsight.collector.deploy import CollectorDeployer
+        from netsight.collector.pulling import AgentPuller
+        from netsight.kube.client import api_client_for
+        from netsight.kube.errors import KubeError
+        from netsight.kube.watching import Inventory
+
+        try:
+            api = api_client_for(self.context, self.kubeconfig)
+            inventory = Inventory(api)
+        except KubeError as error:
+            self._set_status(api_state=API_RECONNECTING, api_reason=str(error))
+            logger.warning("Connecting to %s failed: %s; retrying.", self.context, error)
+            return None, None, None
+        with self._api_lock:
+            self._api = api
+        self._set_status(api_state=API_CONNECTED, api_reason="")
+        return inventory, AgentPuller(api, self.store), CollectorDeployer(api)
+
+    def _write_ownership(self, history: Any) -> None:
+        merge = getattr(self.store, "merge_ownership", None)
+        if merge is not None and hasattr(history, "ranges"):
+            merge(history.intervals(), history.owners(), history.ranges())
+        else:
+            self.store.replace_ownership(history.intervals(), history.owners())
+
+    def _collector_state(self, deployer: Any) -> Any:
+        from netsight.kube.errors import KubeError
+
+        try:
+            state = deployer.state()
+        except KubeError as error:
+            self._set_status(api_state=API_RECONNECTING, api_reason=str(error))
+            return None
+        self._set_status(
+            api_state=API_CONNECTED,
+            collector_deployed=state.deployed,
+            collector_nodes=len(state.nodes),
+            collector_ready=len(state.ready_nodes),
+            collector_problems=dict(state.problems),
+        )
+        return state
+
+    def _vocabulary(self) -> Vocabulary:
+        try:
+            return self.source.vocabulary()
+        except Exception:  # noqa: BLE001 - completion is a convenience
+            return Vocabulary()
+
+    def _report(
+        self,
+        inventory: Any,
+        collector: Any,
+        flows_window: list[tuple[float, int]],
+        dropped: int,
+        now: float,
+    ) -> None:
+        while flows_window and flows_window[0][0] < now - 10.0:
+            flows_window.pop(0)
+        span = max(now - flows_window[0][0], PULL_INTERVAL_S) if flows_window else 1.0
+        rate = sum(n for _, n in flows_window) / span if flows_window else 0.0
+        forbidden = dict(getattr(inventory, "unavailable", {}) or {}) if inventory else {}
+        self._set_status(
+            flows_per_s=rate,
+            db_bytes=_file_size(self.db_path),
+            dropped_records=dropped,
+            forbidden_kinds=forbidden,
+        )
+
+    def _set_status(self, **changes: Any) -> None:
+        import dataclasses
+
+        updated = dataclasses.replace(self.status, **changes)
+        if updated != self.status:
+            self.status = updated
+            self.status_changed.emit(updated)
+
+
+def _drain(inventory: Any, history: Any, stop: threading.Event, limit: int = 20_000) -> int:
+    """Apply waiting inventory events (a bounded batch so stop stays responsive)."""
+    applied = 0
+    while applied < limit and not stop.is_set():
+        try:
+            event = inventory.events.get_nowait()
+        except queue.Empty:
+            break
+        history.apply(event.kind, event.type, event.obj, event.observed_at)
+        applied += 1
+    return applied
+
+
+def _file_size(path: Path) -> int:
+    total = 0
+    for candidate in (path, Path(f"{path}.wal")):
+        try:
+            total += os.path.getsize(candidate)
+        except OSError:
+            continue
+    return total
