@@ -6,6 +6,9 @@ MODIFIED status updates and pod churn (delete, and a new pod reusing the
 address). Objects are generated one event at a time and dropped after
 apply, so the memory growth measured is what identity keeps.
 
+Times are CPU seconds of this process (time.process_time), so that other
+work on a shared machine does not count against identity.
+
 Run: .venv/bin/python bench/bench_identity.py [--pods N] [--nodes N]
 """
 
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import logging
 import os
 import random
@@ -199,17 +203,24 @@ def main() -> None:
     gc.collect()
     base = rss_mb()
     history = OwnershipHistory()
-    started = time.perf_counter()
+    # Objects are made in chunks outside the timed part and dropped after
+    # apply, so the time is apply() alone and the memory is what identity keeps.
+    source = initial_events(args.pods, args.nodes)
+    initial_s = 0.0
     count = 0
-    for kind, event_type, obj, at in initial_events(args.pods, args.nodes):
-        history.apply(kind, event_type, obj, at)
-        count += 1
-    initial_s = time.perf_counter() - started
+    while chunk := list(itertools.islice(source, 10_000)):
+        started = time.process_time()
+        for kind, event_type, obj, at in chunk:
+            history.apply(kind, event_type, obj, at)
+        initial_s += time.process_time() - started
+        count += len(chunk)
+        del chunk
     gc.collect()
     held = rss_mb() - base
+    verdict = "meets" if count / initial_s >= TARGET_EVENTS_PER_S else "MISSES"
     print(
-        f"initial ADDED events: {count:,} in {initial_s:.2f} s = {count / initial_s:,.0f} events/s "
-        f"(target >= {TARGET_EVENTS_PER_S:,})"
+        f"initial ADDED events: {count:,} in {initial_s:.2f} s CPU = "
+        f"{count / initial_s:,.0f} events/s, target >= {TARGET_EVENTS_PER_S:,}: {verdict}"
     )
     print(
         f"memory held by identity for {args.pods:,} pods / {args.nodes:,} nodes: {held:,.0f} MB "
@@ -218,15 +229,15 @@ def main() -> None:
 
     # Events are built first so that only apply() is timed.
     events = watch_events(args.pods, args.nodes, args.watch_events)
-    started = time.perf_counter()
+    started = time.process_time()
     for kind, event_type, obj, at in events:
         history.apply(kind, event_type, obj, at)
-    watch_s = time.perf_counter() - started
+    watch_s = time.process_time() - started
     rate = len(events) / watch_s
     verdict = "meets" if rate >= TARGET_EVENTS_PER_S else "MISSES"
     print(
         f"watch events (80% MODIFIED, 20% delete+re-add reusing the IP): {len(events):,} in "
-        f"{watch_s:.2f} s = {rate:,.0f} events/s, target >= {TARGET_EVENTS_PER_S:,}: {verdict}"
+        f"{watch_s:.2f} s CPU = {rate:,.0f} events/s, target >= {TARGET_EVENTS_PER_S:,}: {verdict}"
     )
     del events
 
@@ -235,18 +246,18 @@ def main() -> None:
         (pod_ip(i, i % args.nodes), T0 + rng.uniform(0, 20_000))
         for i in (rng.randrange(args.pods) for _ in range(100_000))
     ]
-    started = time.perf_counter()
+    started = time.process_time()
     for ip, at in probes:
         history.resolve(ip, at)
-    lookup_s = time.perf_counter() - started
+    lookup_s = time.process_time() - started
     print(f"lookups: {len(probes) / lookup_s:,.0f} resolves/s")
 
-    started = time.perf_counter()
+    started = time.process_time()
     intervals = history.intervals()
     owners = history.owners()
     print(
         f"intervals() + owners(): {len(intervals):,} intervals, {len(owners):,} owners "
-        f"in {time.perf_counter() - started:.2f} s"
+        f"in {time.process_time() - started:.2f} s"
     )
     print(f"state after churn: {history.stats()}")
 

@@ -18,6 +18,7 @@ change is observed.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from ipaddress import ip_address
 from typing import Any
@@ -83,9 +84,10 @@ class _OwnerInfo:
 
     def __init__(self, facts: Facts) -> None:
         self.kind = facts.kind
-        self.namespace = facts.namespace
+        # Interned: 150,000 pods share a few hundred namespaces and nodes.
+        self.namespace = sys.intern(facts.namespace) if facts.namespace else facts.namespace
         self.name = facts.name
-        self.node = facts.node
+        self.node = sys.intern(facts.node) if facts.node else facts.node
         self.controller: Ref | None = facts.controller
         self.labels = facts.labels
         self.annotations = facts.annotations
@@ -96,7 +98,7 @@ class _OwnerInfo:
 class _Source:
     """What one object currently claims (its open and closed claims by key)."""
 
-    __slots__ = ("held", "claimed_before", "gone", "signature", "pod_ips", "refs", "labels")
+    __slots__ = ("held", "claimed_before", "gone", "signature", "labels")
 
     def __init__(self) -> None:
         self.held: dict[Key, Claim] = {}
@@ -105,8 +107,6 @@ class _Source:
         # For pods: what the last event said that claims depend on, to skip
         # events that change none of it.
         self.signature: tuple[Any, ...] | None = None
-        self.pod_ips: Any = None
-        self.refs: Any = None
         self.labels: Any = None
 
 
@@ -194,20 +194,22 @@ class OwnershipHistory:
         meta = obj.get("metadata") or {}
         status = obj.get("status") or {}
         spec = obj.get("spec") or {}
+        pod_ips: list[dict[str, Any]] = status.get("podIPs") or []
         signature = (
             status.get("podIP"),
             status.get("phase"),
             status.get("hostIP"),
             spec.get("nodeName"),
             meta.get("deletionTimestamp"),
+            # A second address (dual stack) and the owners, kept small.
+            pod_ips[1].get("ip") if len(pod_ips) > 1 else None,
+            tuple(r.get("uid") for r in meta.get("ownerReferences") or ()),
         )
         source = self._sources.get(meta.get("uid") or "")
         if (
             event_type != "DELETED"
             and source is not None
             and source.signature == signature
-            and source.pod_ips == status.get("podIPs")
-            and source.refs == meta.get("ownerReferences")
             and source.labels == meta.get("labels")
         ):
             return
@@ -217,8 +219,6 @@ class OwnershipHistory:
         source = self._take(facts, event_type == "DELETED", observed_at)
         if source is not None:
             source.signature = signature
-            source.pod_ips = status.get("podIPs")
-            source.refs = meta.get("ownerReferences")
             source.labels = meta.get("labels")
 
     def _invalidate_owners(self) -> None:
