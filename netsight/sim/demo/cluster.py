@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
 DEFAULT_SEED = 20240607
+# libyaml's dumper when present: the demo starts noticeably faster with it.
+_YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 # Namespace for uuid5 so uids depend only on the seed and the object's name.
 _UID_NAMESPACE = uuid.UUID("6f1c7a52-8d0e-4c1b-9a57-3d2e61b0c4aa")
 MINUTE = 60.0
@@ -926,7 +928,7 @@ def _manifest(app: Application, revision: int, chart_version: str) -> str:
             # Most charts leave the namespace to Helm; shop's templates set it.
             if app.name == "shop":
                 obj["metadata"]["namespace"] = app.namespace
-            body = yaml.safe_dump(obj, sort_keys=False)
+            body = yaml.dump(obj, Dumper=_YAML_DUMPER, sort_keys=False)
             docs.append(f"---\n# Source: {app.chart}/templates/{comp.name}/{template}\n{body}")
     return "".join(docs)
 
