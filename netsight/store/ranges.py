@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from netsight.identity import ranges as identity_ranges
+
 logger = logging.getLogger(__name__)
 
 POD_CIDR = "pod_cidr"
@@ -39,15 +41,8 @@ class NetRange:
     tag: str | None = None
 
 
+# The identity package's well-known ranges, so a lookup in the store and in
+# memory tag an address alike. Copied into each new file at creation.
 WELL_KNOWN_RANGES: tuple[NetRange, ...] = tuple(
-    NetRange(cidr, EXTERNAL, tag=tag)
-    for tag, cidrs in (
-        ("private", ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")),
-        ("cgnat", ("100.64.0.0/10",)),
-        ("link-local", ("169.254.0.0/16", "fe80::/10")),
-        ("loopback", ("127.0.0.0/8", "::1/128")),
-        ("documentation", ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")),
-        ("multicast", ("224.0.0.0/4", "ff00::/8")),
-    )
-    for cidr in cidrs
+    NetRange(cidr, EXTERNAL, tag=tag) for tag, cidr in identity_ranges.WELL_KNOWN_RANGES
 )
