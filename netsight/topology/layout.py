@@ -177,18 +177,23 @@ def _spread_coincident(pos: np.ndarray, spacing: float) -> np.ndarray:
     return pos + np.column_stack([radius * np.cos(angle), radius * np.sin(angle)])
 
 
+def _small_component_layout(n: int, length: float) -> np.ndarray:
+    """A lone node at the origin, or a few nodes on a circle around it."""
+    if n == 1:
+        return np.zeros((1, 2))
+    angle = 2 * math.pi * np.arange(n) / n
+    radius = length * max(0.5, n / (2 * math.pi))
+    return np.column_stack([radius * np.cos(angle), radius * np.sin(angle)])
+
+
 def _component_layout(
     adj: sp.csr_matrix, settings: LayoutSettings, rng: np.random.Generator
 ) -> np.ndarray:
     """Start positions of one connected component, centred on the origin."""
     n = adj.shape[0]
     length = settings.edge_length
-    if n == 1:
-        return np.zeros((1, 2))
     if n <= _SMALL_COMPONENT:
-        angle = 2 * math.pi * np.arange(n) / n
-        radius = length * max(0.5, n / (2 * math.pi))
-        return np.column_stack([radius * np.cos(angle), radius * np.sin(angle)])
+        return _small_component_layout(n, length)
 
     pos = _pivot_mds(adj, settings.pivots, rng) * length
     pos -= pos.mean(axis=0)
@@ -225,9 +230,15 @@ def _packed_components(
     # the largest sits first and the rows are about as wide as the total.
     gap = settings.edge_length * settings.cutoff_edge_lengths
     boxes = []
+    small: dict[int, np.ndarray] = {}
     for nodes in groups:
-        sub = adj[nodes][:, nodes].tocsr()
-        local = _component_layout(sub, settings, rng)
+        if len(nodes) <= _SMALL_COMPONENT:
+            # Thousands of lone nodes are common; their shape needs no edges.
+            if len(nodes) not in small:
+                small[len(nodes)] = _small_component_layout(len(nodes), settings.edge_length)
+            local = small[len(nodes)]
+        else:
+            local = _component_layout(adj[nodes][:, nodes].tocsr(), settings, rng)
         low = local.min(axis=0)
         boxes.append((nodes, local - low, local.max(axis=0) - low))
     total_area = sum(float((size[0] + gap) * (size[1] + gap)) for _, _, size in boxes)
@@ -557,8 +568,8 @@ class ForceLayout:
         pos = np.zeros((n, 2))
         for i in np.flatnonzero(known):
             pos[i] = self._known[nodes[i]]
-        if known.all() and not pinned_mask.any():
-            # Nothing new: nothing to settle, positions are already final.
+        if known.all():
+            # Nothing new: nothing to settle; old and dragged nodes stay where they are.
             return pos, 0, False
 
         placed = known.copy()
