@@ -368,6 +368,14 @@ class OwnershipHistory:
             return Identity(norm, UNKNOWN_SERVICE, tags=(IN_CLUSTER_TAG, *named))
         return Identity(norm, EXTERNAL, tags=(*range_tags(norm), *named))
 
+    def node_pod_cidrs(self) -> dict[str, tuple[str, ...]]:
+        """Each known node's pod CIDRs (spec.podCIDRs, or OVN's node-subnets)."""
+        return {node: cidrs for node, cidrs in self._node_cidrs.items() if cidrs}
+
+    def pod_ip_nodes(self) -> dict[str, str | None]:
+        """Addresses some pod held, with that pod's node: they stay pod addresses."""
+        return dict(self._pod_ip_nodes)
+
     def service_ranges(self) -> list[IPNetwork]:
         """The Service ranges in use: configured ones, else learned from ClusterIPs."""
         if self._configured_service_ranges:
