@@ -7,20 +7,25 @@ steps, all vectorised with numpy/scipy:
 
 1. a good start: each connected component is placed by pivot MDS (BFS
    distances from a few dozen pivots, then the top two singular vectors),
-   so the global shape is right before any force is computed; components
+   scaled to where springs and repulsion roughly balance, and components
    are packed side by side;
 2. coincident starts (leaves of one hub share their distances to every
    pivot) are spread on a small sunflower so no spot holds hundreds of
    nodes;
-3. a few dozen Fruchterman-Reingold steps where repulsion only acts within
-   a cutoff radius (pairs found with a k-d tree) and attraction runs over
-   the sparse edge list.
+3. a few dozen spring-electrical steps: repulsion k^2/d from every node
+   at once on an FFT grid (particle-mesh, O(N + G^2 log G)), exact
+   repulsion between close pairs (k-d tree), linear springs over the
+   sparse edge list, a weak gravity, and a cooling step limit.
+
+Lengths come out in the model's own scale (an edge is typically a few to a
+few dozen units at 10,000 nodes); the view fits the picture to the screen.
 
 `ForceLayout` keeps positions between calls: new nodes start at the mean of
-their placed neighbours and settle in while existing nodes barely move and
-pinned ones do not move at all. It holds no global state, so each view can
-run its own instance in a worker thread; a cancel callback is checked
-between iterations.
+their placed neighbours and settle in; their old neighbours move a little
+to make room; every other old node and every pinned node stays exactly
+where it was. It holds no global state, so each view can run its own
+instance in a worker thread; a cancel callback is checked between
+iterations.
 """
 
 from __future__ import annotations
@@ -60,16 +65,17 @@ CancelCheck = Callable[[], bool]
 
 @dataclass(frozen=True, slots=True)
 class LayoutSettings:
-    """How the layout behaves; lengths are in layout units, where 1.0 is one ideal edge."""
+    """How the layout behaves; lengths are in layout units."""
 
+    # The spring's rest length and the unit of every other length here.
     edge_length: float = 1.0
     # Refinement steps of a fresh layout; the pivot-MDS start is already
     # close, so a few dozen steps settle it.
     iterations: int = 80
     # Refinement steps after new nodes were added to an existing layout.
     incremental_iterations: int = 30
-    # Repulsion acts up to this many edge lengths; beyond it nodes ignore
-    # each other (the start placement already provides the global shape).
+    # Exact pairwise repulsion acts up to this many edge lengths, below the
+    # grid's resolution; the grid covers everything farther away.
     cutoff_edge_lengths: float = 1.5
     # How far an existing node next to a new one may move in an incremental
     # update, as a fraction of a new node's step; other old nodes stay put.
@@ -529,7 +535,8 @@ class ForceLayout:
             steps,
             ", cancelled" if cancelled else "",
         )
-        return LayoutResult(nodes, pos, steps, cancelled, seconds)
+        # The caller gets its own array: changing it must not move remembered nodes.
+        return LayoutResult(nodes, pos.copy(), steps, cancelled, seconds)
 
     def _fresh(
         self,

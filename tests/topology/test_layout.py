@@ -153,6 +153,17 @@ def test_pinned_nodes_do_not_move_even_on_relayout(graph_maker):
         assert again[node] == xy
 
 
+def test_a_dragged_node_keeps_its_new_place_and_the_result_is_a_copy(graph_maker):
+    graph = graph_maker(200, 600, clusters=4, seed=15)
+    layout = ForceLayout()
+    first = layout.relayout(graph)
+    first.positions[:] = 0.0  # the view may scribble on its copy
+
+    after = layout.update(graph, moved={5: (1.5, 2.5)}).as_dict()
+    assert after[5] == (1.5, 2.5)
+    assert after[6] == layout.positions()[6] != (0.0, 0.0)
+
+
 def test_cancel_stops_between_iterations(graph_maker):
     graph = graph_maker(500, 1500, clusters=5, seed=13)
     calls = 0
