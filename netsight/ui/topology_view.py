@@ -307,6 +307,14 @@ class TopologyView(pg.GraphicsView):
         lines.append(f"{neighbours} peer{'s' if neighbours != 1 else ''}")
         return "<br>".join(lines)
 
+    def close(self) -> bool:
+        # pyqtgraph's close() clears the scene: forget the label items first so a
+        # pending label update cannot touch deleted ones.
+        self._label_timer.stop()
+        self._labels.clear()
+        self.scene_data = None
+        return bool(super().close())
+
     def keyPressEvent(self, ev: QKeyEvent) -> None:
         key = ev.key()
         (x0, x1), (y0, y1) = self.view_box.viewRange()
@@ -390,6 +398,8 @@ class TopologyView(pg.GraphicsView):
                 item.setPen(pg.mkPen(EDGE_COLOUR, width=WIDTH_CLASSES_PX[width_class]))
 
     def _update_labels(self) -> None:
+        if getattr(self, "closed", False):
+            return
         scene = self.scene_data
         visible = self.visible_nodes()
         self._apply_edge_detail(int(visible.size))
