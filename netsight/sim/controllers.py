@@ -222,11 +222,13 @@ class Controllers:
             else:
                 self._delete_quietly(self.pods, namespace, meta(pod)["name"])
 
-        for node_name in sorted(eligible - set(owned)):
-            owned[node_name] = self._create_pod(ds, nodes[node_name], generation)
+        missing = sorted(eligible - set(owned))
+        used = self._used_ips() if missing else set()
+        for node_name in missing:
+            owned[node_name] = self._create_pod(ds, nodes[node_name], generation, used)
         self._write_status(ds, len(eligible), owned)
 
-    def _create_pod(self, ds: dict, node: dict, generation: str) -> dict:
+    def _create_pod(self, ds: dict, node: dict, generation: str, used: set[str]) -> dict:
         template = copy.deepcopy(((ds.get("spec") or {}).get("template")) or {})
         spec = template.get("spec") or {}
         ds_meta = meta(ds)
@@ -235,7 +237,9 @@ class Controllers:
         labels = dict((template.get("metadata") or {}).get("labels") or {})
         labels[TEMPLATE_GENERATION_LABEL] = generation
         host_ip = node_address(node)
-        pod_ip = host_ip if spec.get("hostNetwork") else self._free_ip(node)
+        pod_ip = host_ip if spec.get("hostNetwork") else self._free_ip(node, used)
+        if pod_ip:
+            used.add(pod_ip)
         spec["nodeName"] = node_name
         spec.setdefault("serviceAccountName", "default")
         containers = spec.get("containers") or []
@@ -306,21 +310,26 @@ class Controllers:
         )
         return created
 
-    def _free_ip(self, node: dict) -> str | None:
+    def _used_ips(self) -> set[str]:
+        """Pod IPs held by live pods (finished pods have given theirs back)."""
+        used: set[str] = set()
+        for pod in self.store.objects(self.pods):
+            pod_status = pod.get("status") or {}
+            if pod_status.get("phase") in FINISHED_PHASES:
+                continue
+            for entry in pod_status.get("podIPs") or []:
+                used.add(str(entry.get("ip")))
+            if pod_status.get("podIP"):
+                used.add(str(pod_status["podIP"]))
+        return used
+
+    def _free_ip(self, node: dict, used: set[str]) -> str | None:
         spec = node.get("spec") or {}
-        cidrs = list(spec.get("podCIDRs") or []) or (
-            [spec["podCIDR"]] if spec.get("podCIDR") else []
-        )
+        cidrs = list(spec.get("podCIDRs") or [])
+        if not cidrs and spec.get("podCIDR"):
+            cidrs = [spec["podCIDR"]]
         if not cidrs:
             return None
-        used = set()
-        for pod in self.store.objects(self.pods):
-            if (pod.get("status") or {}).get("phase") in FINISHED_PHASES:
-                continue
-            for entry in (pod.get("status") or {}).get("podIPs") or []:
-                used.add(str(entry.get("ip")))
-            if (pod.get("status") or {}).get("podIP"):
-                used.add(str(pod["status"]["podIP"]))
         network = ipaddress.ip_network(str(cidrs[0]), strict=False)
         for index, address in enumerate(network.hosts()):
             if index == 0:

@@ -281,6 +281,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             timeout_s=timeout_s,
             bookmarks=query.get("allowWatchBookmarks") in ("true", "1"),
             send_initial_events=query.get("sendInitialEvents") in ("true", "1"),
+            as_table=wants_table(self.headers.get("Accept")),
         )
         stream = WatchStream(
             self.api.store, request, self.api.bookmark_interval_s, self._client_gone

@@ -30,6 +30,7 @@ from netsight.sim import status
 from netsight.sim.objects import Event, ObjectStore, meta
 from netsight.sim.resources import Resource
 from netsight.sim.selectors import Matcher
+from netsight.sim.tables import table_for
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class WatchRequest:
     timeout_s: float
     bookmarks: bool
     send_initial_events: bool
+    as_table: bool = False  # kubectl get -w: each object as a one-row Table
 
 
 def _line(event_type: str, obj: dict) -> bytes:
@@ -118,6 +120,12 @@ class WatchStream:
         obj = {"kind": resource.kind, "apiVersion": resource.api_version, "metadata": metadata}
         return _line("BOOKMARK", obj)
 
+    def _event_line(self, event_type: str, obj: dict) -> bytes:
+        if self.request.as_table:
+            rv = int(meta(obj).get("resourceVersion") or self._position)
+            return _line(event_type, table_for(self.request.resource, [obj], rv))
+        return _line(event_type, obj)
+
     def run(self, send: Send) -> None:
         """Stream events until timeout, server stop, client close or 410."""
         request = self.request
@@ -143,7 +151,7 @@ class WatchStream:
                     continue
                 seen_as = self._translate(event)
                 if seen_as is not None:
-                    send(_line(seen_as, event.obj))
+                    send(self._event_line(seen_as, event.obj))
                     last_sent = time.monotonic()
 
             now = time.monotonic()
@@ -173,6 +181,9 @@ class WatchStream:
         rv, items, _, _ = self.store.list_page(request.resource, request.namespace, request.matcher)
         self._position = rv
         for encoded in items:
-            send(_encoded_line("ADDED", encoded))
+            if request.as_table:
+                send(self._event_line("ADDED", json.loads(encoded)))
+            else:
+                send(_encoded_line("ADDED", encoded))
         if request.bookmarks and request.send_initial_events:
             send(self._bookmark(initial_end=True))

@@ -198,3 +198,30 @@ def test_bookmarks_only_when_asked(make_sim) -> None:  # type: ignore[no-untyped
     )
     assert marked and all(e["type"] == "BOOKMARK" for e in marked)
     assert marked[0]["raw_object"]["kind"] == "Node"
+
+
+def test_send_initial_events_ends_with_a_marked_bookmark(make_sim) -> None:  # type: ignore[no-untyped-def]
+    sim, _ = make_sim([pod("a"), pod("b")])
+    code, events = raw(sim).call(
+        "GET",
+        "/api/v1/namespaces/default/pods?watch=true&sendInitialEvents=true"
+        "&allowWatchBookmarks=true&timeoutSeconds=1&resourceVersionMatch=NotOlderThan",
+    )
+    assert code == 200
+    assert [e["type"] for e in events[:3]] == ["ADDED", "ADDED", "BOOKMARK"]
+    marker = events[2]["object"]["metadata"]
+    assert marker["annotations"] == {"k8s.io/initial-events-end": "true"}
+    assert marker["resourceVersion"] == str(sim.store.resource_version)
+
+
+def test_response_delay_slows_every_answer(make_sim) -> None:  # type: ignore[no-untyped-def]
+    sim, _ = make_sim([], response_delay_s=0.4)
+    client = raw(sim)
+    for path in ("/version", "/api/v1/pods", "/api/v1/namespaces/default/pods/missing"):
+        began = time.monotonic()
+        client.call("GET", path)
+        assert time.monotonic() - began >= 0.4
+    sim.response_delay_s = 0.0
+    began = time.monotonic()
+    client.call("GET", "/api/v1/pods")
+    assert time.monotonic() - began < 0.4
