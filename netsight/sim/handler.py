@@ -24,6 +24,7 @@ import yaml
 
 from netsight.sim import patching, routing, status
 from netsight.sim.discovery import discovery_document, version_document
+from netsight.sim.loading import load_yaml_documents
 from netsight.sim.objects import ObjectStore, meta
 from netsight.sim.rbac import RbacRules, Tokens
 from netsight.sim.resources import ResourceRegistry
@@ -332,10 +333,11 @@ class ApiHandler(BaseHTTPRequestHandler):
         raw = self._read_body()
         try:
             if "yaml" in (self.headers.get("Content-Type") or ""):
-                body = yaml.safe_load(raw)
+                documents = load_yaml_documents(raw.decode("utf-8"))
+                body = documents[0] if len(documents) == 1 else None
             else:
                 body = json.loads(raw or b"null")
-        except (ValueError, yaml.YAMLError) as error:
+        except (ValueError, yaml.YAMLError, UnicodeDecodeError) as error:
             raise status.bad_request(f"request body is not valid JSON or YAML: {error}") from None
         if not isinstance(body, dict):
             raise status.bad_request("request body must be an object")

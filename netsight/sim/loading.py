@@ -18,7 +18,26 @@ import yaml
 logger = logging.getLogger(__name__)
 
 # libyaml's loader is ~10x faster on big dumps; fall back when it is missing.
-SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class JsonSafeLoader(_BASE_LOADER):  # type: ignore[misc, valid-type]
+    """Safe YAML loading that keeps unquoted timestamps as strings.
+
+    Kubernetes objects are JSON: `creationTimestamp: 2025-01-01T00:00:00Z`
+    written by hand must stay the string the API would serve, not a datetime.
+    """
+
+
+JsonSafeLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in _BASE_LOADER.yaml_implicit_resolvers.items()
+}
+
+
+def load_yaml_documents(text: str) -> list[object]:
+    """All documents of a YAML stream, as JSON-compatible data."""
+    return list(yaml.load_all(text, Loader=JsonSafeLoader))  # noqa: S506 - a safe loader
 
 
 class LoadError(ValueError):
@@ -69,9 +88,7 @@ def parse_text(text: str, source: str = "<text>") -> list[dict]:
         documents: Iterable[object] = document if isinstance(document, list) else [document]
     else:
         try:
-            documents = list(
-                yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-            )
+            documents = load_yaml_documents(text)
         except yaml.YAMLError as error:
             raise LoadError(f"{source}: not valid YAML: {error}") from None
     objects: list[dict] = []

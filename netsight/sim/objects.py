@@ -10,7 +10,6 @@ readers may serialise them without holding the lock.
 
 from __future__ import annotations
 
-import copy
 import itertools
 import json
 import logging
@@ -21,6 +20,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from netsight.sim import status
 from netsight.sim.resources import Resource, ResourceRegistry
@@ -35,6 +35,16 @@ MAX_LIST_SNAPSHOTS = 64
 
 ObjectKey = tuple[str, str]  # (namespace or "", name)
 EventHook = Callable[["Event"], None]
+
+
+def copy_json(value: Any) -> Any:
+    """A deep copy of JSON data (dicts, lists, scalars); twice as fast as deepcopy."""
+    kind = type(value)
+    if kind is dict:
+        return {k: copy_json(v) for k, v in value.items()}
+    if kind is list:
+        return [copy_json(v) for v in value]
+    return value
 
 
 def iso_time(epoch: float) -> str:
@@ -260,7 +270,7 @@ class ObjectStore:
             asked_rv = meta(obj).get("resourceVersion")
             if asked_rv and str(asked_rv) != meta(current).get("resourceVersion"):
                 raise status.conflict(resource.plural, key[1], resource.group)
-            fresh = copy.deepcopy(obj)
+            fresh = copy_json(obj)
             fresh["apiVersion"] = resource.api_version
             fresh["kind"] = resource.kind
             metadata = fresh["metadata"]
@@ -279,7 +289,7 @@ class ObjectStore:
             current = self.get(resource, namespace, name)
             if current is None:
                 raise status.not_found(resource.plural, name, resource.group)
-            gone = copy.deepcopy(current)
+            gone = copy_json(current)
             gone["metadata"].setdefault("deletionTimestamp", iso_time(self.clock()))
             gone["metadata"].setdefault("deletionGracePeriodSeconds", 0)
             event = self._write(resource, "DELETED", gone, current)
@@ -308,11 +318,11 @@ class ObjectStore:
     def _apply_write(
         self, resource: Resource, event_type: str, obj: dict, current: dict | None
     ) -> Event:
-        fresh = copy.deepcopy(obj)
-        fresh.setdefault("metadata", {})
-        if current is not None and not meta(obj).get("uid"):
-            fresh["metadata"]["uid"] = meta(current).get("uid")
-        fresh = self._prepare_new(resource, fresh)
+        # A change that leaves out uid or creationTimestamp keeps the current ones.
+        defaults: dict = {}
+        if current is not None and meta(obj).get("uid") in (None, "", meta(current).get("uid")):
+            defaults = {k: meta(current).get(k) for k in ("uid", "creationTimestamp")}
+        fresh = self._prepare_new(resource, obj, defaults=defaults)
         if current is not None and meta(current).get("uid") != fresh["metadata"]["uid"]:
             self._replaced[str(meta(current).get("uid"))] = current
         previous = current if event_type == "MODIFIED" else None
@@ -325,7 +335,7 @@ class ObjectStore:
             base = self._replaced.pop(str(uid), None) or obj
         else:
             base = current or obj
-        gone = copy.deepcopy(base)
+        gone = copy_json(base)
         gone.setdefault("metadata", {})
         gone["apiVersion"] = resource.api_version
         gone["kind"] = resource.kind
@@ -337,9 +347,15 @@ class ObjectStore:
         # A late delete tells watchers about the old uid; the current object stays.
         return self._write(resource, "DELETED", gone, current, touch=not late, origin="apply")
 
-    def _prepare_new(self, resource: Resource, obj: dict, server_side: bool = False) -> dict:
+    def _prepare_new(
+        self,
+        resource: Resource,
+        obj: dict,
+        server_side: bool = False,
+        defaults: dict | None = None,
+    ) -> dict:
         """A copy with apiVersion, kind and the server-set metadata filled in."""
-        fresh = copy.deepcopy(obj)
+        fresh = copy_json(obj)
         fresh["apiVersion"] = resource.api_version
         fresh["kind"] = resource.kind
         metadata = fresh.setdefault("metadata", {})
@@ -347,6 +363,10 @@ class ObjectStore:
             metadata.pop("namespace", None)
         elif not metadata.get("namespace"):
             metadata["namespace"] = "default"
+        if not server_side:
+            for field, value in (defaults or {}).items():
+                if value and not metadata.get(field):
+                    metadata[field] = value
         if server_side or not metadata.get("uid"):
             metadata["uid"] = str(uuid.uuid4())
         if server_side or not metadata.get("creationTimestamp"):

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from netsight.sim.loading import load_yaml_documents
 from netsight.sim.objects import ObjectStore, iso_time, meta
 from netsight.sim.patching import merge_patch
 
@@ -99,11 +100,12 @@ class Timeline:
     @classmethod
     def load(cls, path: str | Path) -> Timeline:
         try:
-            document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+            documents = load_yaml_documents(Path(path).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as error:
             raise TimelineError(f"{path}: cannot read: {error}") from None
         except yaml.YAMLError as error:
             raise TimelineError(f"{path}: not valid YAML: {error}") from None
+        document = documents[0] if len(documents) == 1 else None
         try:
             return cls.from_document(document)
         except TimelineError as error:

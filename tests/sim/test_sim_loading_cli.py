@@ -167,3 +167,13 @@ def test_cli_rejects_bad_input_in_one_line(tmp_path: Path) -> None:
         assert process.returncode == 2, (args, err)
         assert out == "" and len(err.strip().splitlines()) == 1 and "Traceback" not in err
         assert err.startswith("netsight sim: ")
+
+
+def test_unquoted_yaml_timestamps_stay_strings_as_the_api_serves_them() -> None:
+    text = (
+        "apiVersion: v1\nkind: ConfigMap\n"
+        "metadata:\n  name: c\n  creationTimestamp: 2025-01-01T00:00:00Z\n"
+    )
+    (obj,) = parse_text(text)
+    assert obj["metadata"]["creationTimestamp"] == "2025-01-01T00:00:00Z"
+    json.dumps(obj)  # servable as JSON

@@ -163,3 +163,29 @@ def daemonset(name: str, **pod_spec: object) -> dict:
             },
         },
     }
+
+
+def test_apply_keeps_identity_unless_a_new_uid_is_given(make_sim) -> None:  # type: ignore[no-untyped-def]
+    sim, _ = make_sim([pod("p")])
+    pods = sim.registry.by_kind("v1", "Pod")
+    original = sim.store.get(pods, "default", "p")
+    changed = sim.apply("MODIFIED", pod("p", status={"phase": "Running"}))
+    assert changed["metadata"]["uid"] == original["metadata"]["uid"]
+    assert changed["metadata"]["creationTimestamp"] == original["metadata"]["creationTimestamp"]
+    assert (
+        int(changed["metadata"]["resourceVersion"])
+        == int(original["metadata"]["resourceVersion"]) + 1
+    )
+
+    replacement = pod("p")
+    replacement["metadata"]["uid"] = "second"
+    sim.apply("ADDED", replacement)
+    assert sim.store.get(pods, "default", "p")["metadata"]["uid"] == "second"
+    # The delete of the first uid arrives late: the second pod stays.
+    sim.apply(
+        "DELETED",
+        {**pod("p"), "metadata": {**pod("p")["metadata"], "uid": original["metadata"]["uid"]}},
+    )
+    assert sim.store.get(pods, "default", "p")["metadata"]["uid"] == "second"
+    sim.apply("DELETED", pod("p"))
+    assert sim.store.get(pods, "default", "p") is None
