@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 # A client that opens a connection and never finishes the TLS handshake
 # must not hold a thread forever.
 HANDSHAKE_TIMEOUT_S = 10.0
+# A kept-alive connection idle this long is closed (clients reconnect).
+IDLE_TIMEOUT_S = 300.0
 # Largest request body accepted (a big ConfigMap fits; a runaway does not).
 MAX_BODY_BYTES = 16 * 1024 * 1024
 # Paths any client may read without a token, as on a real cluster.
@@ -80,7 +82,19 @@ class ApiHandler(BaseHTTPRequestHandler):
         if isinstance(connection, ssl.SSLSocket):
             connection.settimeout(HANDSHAKE_TIMEOUT_S)
             connection.do_handshake()
-            connection.settimeout(None)
+        connection.settimeout(IDLE_TIMEOUT_S)
+        track = getattr(self.server, "track", None)
+        if track is not None:
+            track(connection, True)
+
+    def finish(self) -> None:
+        track = getattr(self.server, "track", None)
+        if track is not None:
+            track(self.connection, False)
+        try:
+            super().finish()
+        except OSError:
+            pass
 
     def handle(self) -> None:
         try:
@@ -315,7 +329,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             try:
                 return connection.recv(1) == b""
             finally:
-                connection.settimeout(None)
+                connection.settimeout(IDLE_TIMEOUT_S)
         except (ssl.SSLWantReadError, TimeoutError):
             return False
         except (OSError, ValueError):

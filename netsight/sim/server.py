@@ -8,11 +8,13 @@ pods, garbage collection, namespace deletion) and an optional timeline.
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
+import sys
 import threading
 from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -40,6 +42,33 @@ class _TlsServer(ThreadingHTTPServer):
     # Many informers and watches connect at once; do not refuse them.
     request_queue_size = 128
     api: ApiState
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def track(self, connection: socket.socket, open_: bool) -> None:
+        with self._connections_lock:
+            if open_:
+                self._connections.add(connection)
+            else:
+                self._connections.discard(connection)
+
+    def drop_connections(self) -> None:
+        """Cut every open connection, so pooled keep-alive clients see the server gone."""
+        with self._connections_lock:
+            connections = list(self._connections)
+            self._connections.clear()
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that drops during the TLS handshake is not our error.
+        logger.debug("Connection from %s failed: %s", client_address, sys.exc_info()[1])
 
 
 class SimServer:
@@ -188,6 +217,7 @@ class SimServer:
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
+            self._httpd.drop_connections()
             self._httpd = None
         if self._thread is not None:
             self._thread.join(timeout=5)

@@ -208,3 +208,16 @@ def test_namespaced_list_and_cluster_scoped_get(
     code, body = client.call("GET", "/api/v1/nodes/no-such-node")
     assert code == 404 and body["reason"] == "NotFound"
     assert body["message"] == 'nodes "no-such-node" not found'
+
+
+def test_a_stopped_server_cuts_kept_alive_connections(make_sim) -> None:  # type: ignore[no-untyped-def]
+    import urllib3
+
+    sim, kubeconfig = make_sim([])
+    api = client_for(kubeconfig)
+    api.configuration.retries = 0
+    v1 = kubernetes.client.CoreV1Api(api)
+    v1.list_namespace()  # leaves a pooled keep-alive connection
+    sim.stop()
+    with pytest.raises((urllib3.exceptions.HTTPError, OSError)):
+        v1.list_namespace(_request_timeout=5)
