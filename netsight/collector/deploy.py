@@ -123,8 +123,8 @@ class CollectorDeployer:
             if not node.get("spec", {}).get("unschedulable")
         )
 
-    def agent_pods(self) -> list[AgentPod]:
-        """Collector pods that are scheduled, ready or not."""
+    def _collector_pods(self) -> list[dict[str, Any]]:
+        """The collector's pod objects that are not being deleted."""
         try:
             body = rawapi.request_json(
                 self._api,
@@ -134,13 +134,15 @@ class CollectorDeployer:
             )
         except NotFoundError:
             return []
-        pods = []
-        for pod in body.get("items", []):
-            node = pod.get("spec", {}).get("nodeName")
-            if not node or pod["metadata"].get("deletionTimestamp"):
-                continue
-            pods.append(AgentPod(pod["metadata"]["name"], node, _pod_ready(pod)))
-        return pods
+        return [p for p in body.get("items", []) if not p["metadata"].get("deletionTimestamp")]
+
+    def agent_pods(self) -> list[AgentPod]:
+        """Collector pods that are scheduled, ready or not."""
+        return [
+            AgentPod(pod["metadata"]["name"], pod["spec"]["nodeName"], _pod_ready(pod))
+            for pod in self._collector_pods()
+            if pod.get("spec", {}).get("nodeName")
+        ]
 
     def state(self) -> CollectorState:
         """Where the collector stands now; `deployed` is False when its DaemonSet is absent."""
@@ -151,20 +153,7 @@ class CollectorDeployer:
         return self._observe_pods(self.schedulable_nodes())
 
     def _observe_pods(self, nodes: list[str]) -> CollectorState:
-        try:
-            body = rawapi.request_json(
-                self._api,
-                "GET",
-                f"/api/v1/namespaces/{manifests.NAMESPACE}/pods",
-                query={"labelSelector": manifests.LABEL_SELECTOR},
-            )
-        except NotFoundError:
-            body = {"items": []}
-        pods_by_node = {
-            pod.get("spec", {}).get("nodeName"): pod
-            for pod in body.get("items", [])
-            if not pod["metadata"].get("deletionTimestamp")
-        }
+        pods_by_node = {pod.get("spec", {}).get("nodeName"): pod for pod in self._collector_pods()}
         ready, problems = [], {}
         for node in nodes:
             pod = pods_by_node.get(node)
