@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import threading
 import time
 from typing import Any
 
@@ -17,6 +16,8 @@ logger = logging.getLogger(__name__)
 
 # How often `collect` pulls the agents while it runs.
 PULL_INTERVAL_S = 2.0
+# How long `collect` waits, at its end, for the inventory's first full listing.
+INVENTORY_SYNC_TIMEOUT_S = 60.0
 
 
 def register(subparsers: Any) -> None:
@@ -123,13 +124,9 @@ def _run_collect(args: argparse.Namespace) -> int:
     except (KubeError, LookupError, StoreError) as error:
         return _fail(str(error))
 
+    # The inventory's events are applied between pulls, on this thread.
     history = OwnershipHistory()
     inventory = Inventory(api)
-    stop_feeding = threading.Event()
-    feeder = threading.Thread(
-        target=_feed_history, args=(inventory, history, stop_feeding), name="history-feed"
-    )
-    feeder.start()
     deployer = CollectorDeployer(api, _settings(args))
     deployed_here = False
     try:
@@ -143,14 +140,15 @@ def _run_collect(args: argparse.Namespace) -> int:
         while True:
             result = puller.pull_all()
             total += result.records
+            _drain(inventory, history)
             for node, problem in result.errors.items():
                 print(f"  {node}: {problem}", file=sys.stderr)
             if time.monotonic() >= deadline:
                 break
             time.sleep(min(PULL_INTERVAL_S, max(0.0, deadline - time.monotonic())))
         total += puller.pull_all().records
-        stop_feeding.set()
-        feeder.join()
+        if not inventory.wait_synced(timeout=INVENTORY_SYNC_TIMEOUT_S):
+            print("The inventory did not finish listing; names may be missing.", file=sys.stderr)
         _drain(inventory, history)
         save_identity(store, history)
         print(f"Collected {total} records into {store.path}.")
@@ -163,8 +161,6 @@ def _run_collect(args: argparse.Namespace) -> int:
         print("Interrupted; cleaning up.", file=sys.stderr)
         return 130
     finally:
-        stop_feeding.set()
-        feeder.join()
         inventory.stop()
         if deployed_here and not args.keep_collector:
             try:
@@ -173,17 +169,6 @@ def _run_collect(args: argparse.Namespace) -> int:
             except (KubeError, DeployError) as cleanup_error:
                 print(f"netsight: {cleanup_error}", file=sys.stderr)
         store.close()
-
-
-def _feed_history(inventory: Any, history: Any, stop: threading.Event) -> None:
-    import queue
-
-    while not stop.is_set():
-        try:
-            event = inventory.events.get(timeout=0.2)
-        except queue.Empty:
-            continue
-        history.apply(event.kind, event.type, event.obj, event.observed_at)
 
 
 def _drain(inventory: Any, history: Any) -> None:

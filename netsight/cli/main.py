@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 logger = logging.getLogger(__name__)
@@ -48,7 +49,24 @@ def main(argv: list[str] | None = None) -> int:
         return run_app(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except BrokenPipeError:
+        # The reader went away (`netsight connections | head`): not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print("netsight: interrupted.", file=sys.stderr)
+        return 130
+    except Exception:
+        # A bug of ours: the whole story goes to the log, a sentence to the user.
+        logger.exception("netsight %s failed unexpectedly.", args.command)
+        print(
+            f"netsight: {args.command} failed because of an internal error (details above); "
+            "nothing was changed after the failure.",
+            file=sys.stderr,
+        )
+        return 70
 
 
 if __name__ == "__main__":
