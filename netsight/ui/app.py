@@ -158,6 +158,17 @@ def _auto_deploy(window: MainWindow) -> None:
 
 
 def _screenshot(window: MainWindow, path: str) -> None:
+    # Show a filled details panel: select the busiest node, then grab once it loaded.
+    view = window.topology.view
+    if view.scene_data is not None and view.scene_data.node_count and view.selected is None:
+        busiest = view.scene_data.ids[int(view.scene_data.node_weights.argmax())]
+        view.select(busiest, emit=True)
+        QTimer.singleShot(1500, lambda: _save_and_quit(window, path))
+        return
+    _save_and_quit(window, path)
+
+
+def _save_and_quit(window: MainWindow, path: str) -> None:
     window.grab().save(path)
     logger.info("Saved a screenshot of the window to %s.", path)
     window.close()

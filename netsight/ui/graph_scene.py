@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 # Edge weights are shown in a few width classes rather than one width per
 # edge: pyqtgraph draws one pen per item, and four items stay fast.
-WIDTH_CLASSES_PX: tuple[float, ...] = (0.7, 1.4, 2.4, 4.0)
+WIDTH_CLASSES_PX: tuple[float, ...] = (1.0, 1.8, 3.0, 4.8)
 WEIGHT_KEYS = ("bytes", "connections")
 
 

@@ -55,11 +55,11 @@ KIND_STYLE: dict[str, tuple[str, str, float]] = {
     "ExternalGroup": ("star", "#d1495b", 18),
     "Group": ("h", "#9c6644", 18),
 }
-EDGE_COLOUR = (120, 130, 145, 110)
+EDGE_COLOUR = (96, 112, 134, 150)
 # Above this many nodes in view, edges are drawn one pixel wide (heavier ones
 # darker instead of wider): wide lines cost the raster engine 2-3x per frame.
 THIN_EDGES_ABOVE = 1500
-THIN_ALPHAS = (70, 105, 150, 200)
+THIN_ALPHAS = (80, 120, 165, 210)
 HIGHLIGHT_COLOUR = "#ff9f1c"
 SELECT_COLOUR = "#ff6b00"
 
