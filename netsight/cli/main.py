@@ -21,7 +21,13 @@ SUBCOMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="netsight", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="netsight",
+        description=__doc__,
+        epilog="Without a subcommand, netsight opens the desktop app: "
+        "netsight [--demo] [--kubeconfig FILE] [--context NAME] [--db FILE] "
+        "[--screenshot PNG [--screenshot-after SECONDS]].",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     subparsers = parser.add_subparsers(dest="command")
     for name in SUBCOMMAND_MODULES:
@@ -36,17 +42,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _subcommand_names(parser: argparse.ArgumentParser) -> set[str]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return set(action.choices)
+    return set()
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args, rest = parser.parse_known_args(argv)
+    verbose = any(arg in ("-v", "--verbose") for arg in argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if args.command is None:
+    # Anything that does not start with a subcommand is for the desktop app,
+    # whose options (`--screenshot PATH`) argparse here cannot know.
+    commands = _subcommand_names(parser)
+    first = next((arg for arg in argv if arg not in ("-v", "--verbose")), None)
+    if first not in commands and first not in ("-h", "--help"):
         from netsight.ui.app import run_app  # Qt only when the desktop is asked for
 
-        return run_app(rest)
+        return run_app([arg for arg in argv if arg not in ("-v", "--verbose")])
+    args, rest = parser.parse_known_args(argv)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
