@@ -120,6 +120,8 @@ CTA_COUNTERS_BYTES = 2
 CTA_PROTOINFO_TCP = 1
 CTA_PROTOINFO_TCP_STATE = 1
 IPS_SEEN_REPLY = 1 << 1
+# Polls in which a socket's owning process is looked for before giving up.
+OWNER_TRIES = 3
 # Live UDP connections whose conntrack bytes are read each poll, at most.
 MAX_UDP_COUNTER_QUERIES = 2000
 # Conntrack events are turned into records at most this often (seconds).
@@ -259,8 +261,31 @@ def find_namespaces(proc_root: str) -> dict[int, Namespace]:
     return found
 
 
-def socket_owners(proc_root: str, pids: Iterable[int], wanted: set[int]) -> dict[int, int]:
-    """Map socket inodes in wanted to the pid holding them, from /proc/<pid>/fd."""
+def socket_owners(
+    proc_root: str, pids: Iterable[int], wanted: set[int], cache: dict[int, dict[str, int]]
+) -> dict[int, int]:
+    """Map socket inodes in wanted to the pid holding them, from /proc/<pid>/fd.
+
+    cache remembers each pid's fd -> socket inode so only new fds are read
+    (a readlink each); if a wanted inode is still missing, fds may have been
+    reused, so the cached ones are read again once.
+    """
+    pids = list(pids)
+    owners = _scan_fds(proc_root, pids, wanted, cache, trust_cache=True)
+    if len(owners) < len(wanted):
+        owners.update(_scan_fds(proc_root, pids, wanted - owners.keys(), cache, trust_cache=False))
+    for pid in [pid for pid in cache if pid not in pids]:
+        del cache[pid]
+    return owners
+
+
+def _scan_fds(
+    proc_root: str,
+    pids: list[int],
+    wanted: set[int],
+    cache: dict[int, dict[str, int]],
+    trust_cache: bool,
+) -> dict[int, int]:
     owners: dict[int, int] = {}
     for pid in pids:
         fd_dir = f"{proc_root}/{pid}/fd"
@@ -268,18 +293,48 @@ def socket_owners(proc_root: str, pids: Iterable[int], wanted: set[int]) -> dict
             names = os.listdir(fd_dir)
         except OSError:
             continue
+        known = cache.get(pid, {}) if trust_cache else {}
+        fresh: dict[str, int] = {}
         for name in names:
-            try:
-                target = os.readlink(f"{fd_dir}/{name}")
-            except OSError:
-                continue
-            if target.startswith("socket:["):
-                inode = int(target[8:-1])
-                if inode in wanted and inode not in owners:
-                    owners[inode] = pid
-        if len(owners) == len(wanted):
-            break
+            inode = known.get(name)
+            if inode is None:
+                try:
+                    target = os.readlink(f"{fd_dir}/{name}")
+                except OSError:
+                    continue
+                inode = int(target[8:-1]) if target.startswith("socket:[") else 0
+            fresh[name] = inode
+            if inode in wanted and inode not in owners:
+                owners[inode] = pid
+        cache[pid] = fresh
     return owners
+
+
+def sockets_in_use(proc_root: str, pid: int) -> dict[tuple[int, int], int]:
+    """Open sockets per (family, protocol) in pid's namespace, from net/sockstat{,6}.
+
+    NB: a sock_diag dump walks the kernel's established-socket hash, which
+    is shared by all namespaces (milliseconds each, even for an empty one),
+    so dumps of protocols a namespace does not use are skipped. TIME_WAIT
+    sockets are not counted here, so they go unseen where nothing else is
+    open. A namespace whose counts cannot be read is dumped in full.
+    """
+    counts: dict[tuple[int, int], int] = {}
+    names = {
+        "TCP:": (socket.AF_INET, socket.IPPROTO_TCP), "UDP:": (socket.AF_INET, socket.IPPROTO_UDP),
+        "TCP6:": (socket.AF_INET6, socket.IPPROTO_TCP),
+        "UDP6:": (socket.AF_INET6, socket.IPPROTO_UDP),
+    }  # fmt: skip
+    for name in ("sockstat", "sockstat6"):
+        try:
+            with open(f"{proc_root}/{pid}/net/{name}", encoding="ascii") as file:
+                for line in file:
+                    words = line.split()
+                    if len(words) >= 3 and words[0] in names and words[1] == "inuse":
+                        counts[names[words[0]]] = int(words[2])
+        except (OSError, ValueError):
+            continue
+    return counts
 
 
 def process_name(proc_root: str, pid: int) -> str | None:
@@ -342,10 +397,24 @@ def parse_attrs(data: bytes, offset: int, end: int) -> dict[int, tuple[int, int]
     return attrs
 
 
+_ADDRESS_CACHE: dict[bytes, str] = {}
+# Addresses are shared between sockets and connections; one string each.
+ADDRESS_CACHE_LIMIT = 65536
+
+
 def _address(family: int, raw: bytes) -> str:
     if family == socket.AF_INET:
-        return socket.inet_ntop(socket.AF_INET, raw[:4])
-    return normalise_ip(socket.inet_ntop(socket.AF_INET6, raw[:16]))
+        raw = raw[:4]
+    text = _ADDRESS_CACHE.get(raw)
+    if text is None:
+        if family == socket.AF_INET:
+            text = socket.inet_ntop(socket.AF_INET, raw[:4])
+        else:
+            text = normalise_ip(socket.inet_ntop(socket.AF_INET6, raw[:16]))
+        if len(_ADDRESS_CACHE) >= ADDRESS_CACHE_LIMIT:
+            _ADDRESS_CACHE.clear()
+        _ADDRESS_CACHE[raw] = text
+    return text
 
 
 def normalise_ip(text: str) -> str:
@@ -377,45 +446,97 @@ class SocketEntry:
     rx_queue: int | None = None
 
 
-def read_sock_diag(sock: socket.socket, family: int, proto: int) -> list[SocketEntry]:
-    """Dump all sockets of one family and protocol through sock_diag."""
+@dataclass(slots=True)
+class Tracked:
+    """A socket remembered between polls, so an unchanged one costs one lookup."""
+
+    sig: Any
+    listen: tuple[int, str, int] | None = None
+    is_server: bool = False
+    side: Side | None = None
+    conn: Connection | None = None
+    inode: int = 0
+    owner_tries: int = 0
+
+
+# (table key, socket key, signature, decoded socket, what was tracked before)
+Changed = tuple[tuple[int, int], Any, Any, SocketEntry, Tracked | None]
+
+
+def _decode_diag(data: bytes, start: int, proto: int, info: int) -> SocketEntry:
+    fam, state, _t, _r, sport, dport, src, dst, _if, _exp, _rq, _wq, uid, inode = (
+        _DIAG_MSG.unpack_from(data, start)
+    )
+    acked = received = None
+    if info:
+        acked, received = _TCPI_BYTES.unpack_from(data, info)
+    return SocketEntry(proto, _address(fam, src), socket.ntohs(sport), _address(fam, dst),
+                       socket.ntohs(dport), state, inode or None, acked, received, uid)  # fmt: skip
+
+
+def scan_sock_diag(
+    sock: socket.socket,
+    family: int,
+    proto: int,
+    old: dict[Any, Tracked],
+    new: dict[Any, Tracked],
+    changed: list[Changed],
+) -> None:
+    """Dump one family and protocol through sock_diag.
+
+    Sockets whose state and byte counters did not move since the last poll
+    are carried over from old to new untouched (most of them, on a busy
+    node); only new or changed ones are decoded and listed in changed.
+    """
     ext = 1 << (INET_DIAG_INFO - 1) if proto == socket.IPPROTO_TCP else 0
     request = _DIAG_REQ.pack(family, proto, ext, 0, 0xFFFFFFFF)
-    entries: list[SocketEntry] = []
-    append = entries.append
-    unpack = _DIAG_MSG.unpack_from
-    ntohs = socket.ntohs
-    names: dict[bytes, str] = {}
-    for _mtype, data, start, end in netlink_dump(sock, SOCK_DIAG_BY_FAMILY, request):
-        fam, state, _t, _r, sport, dport, src, dst, _if, _exp, _rq, _wq, uid, inode = unpack(
-            data, start
-        )
-        acked = received = None
-        if ext and end - start > 72:
-            span = parse_attrs(data, start + 72, end).get(INET_DIAG_INFO)
-            if span is not None and span[1] - span[0] >= TCPI_MIN_LEN:
-                acked, received = _TCPI_BYTES.unpack_from(data, span[0] + TCPI_BYTES_OFFSET)
-        local = names.get(src)
-        if local is None:
-            local = names[src] = _address(fam, src)
-        remote = names.get(dst)
-        if remote is None:
-            remote = names[dst] = _address(fam, dst)
-        append(
-            SocketEntry(
-                proto,
-                local,
-                ntohs(sport),
-                remote,
-                ntohs(dport),
-                state,
-                inode or None,
-                acked,
-                received,
-                uid,
-            )
-        )
-    return entries
+    sock.send(_NLMSGHDR.pack(16 + len(request), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP,
+                             1, 0) + request)  # fmt: skip
+    header, attr = _NLMSGHDR.unpack_from, _NLATTR.unpack_from
+    table = (family, proto)
+    get = old.get
+    guess = 72
+    while True:
+        data = sock.recv(RECV_BUFFER_BYTES)
+        if not data:
+            return
+        offset, size = 0, len(data)
+        while offset + 16 <= size:
+            length, mtype, _flags, _seq, _pid = header(data, offset)
+            if length < 16 or offset + length > size:
+                break
+            start, end = offset + 16, offset + length
+            offset += (length + 3) & ~3
+            if mtype == NLMSG_DONE:
+                return
+            if mtype == NLMSG_ERROR:
+                code = struct.unpack_from("=i", data, start)[0]
+                if code:
+                    raise NetlinkError(-code, os.strerror(-code))
+                continue
+            info = 0
+            if ext:
+                # The attributes before INET_DIAG_INFO are the same for every
+                # socket of a dump, so try where it was last time first.
+                position = start + guess
+                alen, atype = attr(data, position) if position + 4 <= end else (0, 0)
+                if atype & NLA_TYPE_MASK != INET_DIAG_INFO:
+                    position = start + 72
+                    while position + 4 <= end:
+                        alen, atype = attr(data, position)
+                        if alen < 4 or atype & NLA_TYPE_MASK == INET_DIAG_INFO:
+                            break
+                        position += (alen + 3) & ~3
+                    guess = position - start
+                if atype & NLA_TYPE_MASK == INET_DIAG_INFO and alen - 4 >= TCPI_MIN_LEN:
+                    info = position + 4 + TCPI_BYTES_OFFSET
+            key = data[start + 4 : start + 40]
+            sig = (data[start + 1], data[info : info + 16] if info else b"")
+            tracked = get(key)
+            if tracked is not None and tracked.sig == sig:
+                new[key] = tracked
+            else:
+                changed.append((table, key, sig, _decode_diag(data, start, proto, info), tracked))
 
 
 def _proc_address(text: str) -> tuple[str, int]:
@@ -646,7 +767,6 @@ class Side:
     process: str | None = None
     pid: int | None = None
     netns: int | None = None
-    seen_poll: int = 0
     alive: bool = True
 
 
@@ -669,6 +789,7 @@ class Connection:
     nat_dst: tuple[str, int] | None = None
     nat_src: tuple[str, int] | None = None
     reply_key: tuple[str, str, int, str, int] | None = None
+    hold_until_poll: int = 0
     emitted: tuple[Any, ...] | None = None
     last_emit: float = 0.0
 
@@ -740,7 +861,10 @@ class NamespaceState:
     inode: int
     sock: socket.socket | None = None
     sock_error: str | None = None
-    owners: dict[int, tuple[int, str | None]] = field(default_factory=dict)
+    tables: dict[tuple[int, int], dict[Any, Tracked]] = field(default_factory=dict)
+    fd_cache: dict[int, dict[str, int]] = field(default_factory=dict)
+    unowned: list[Tracked] = field(default_factory=list)
+    listening: set[tuple[int, str, int]] = field(default_factory=set)
 
 
 class Agent:
@@ -754,6 +878,11 @@ class Agent:
         self.buffer = RecordBuffer(config.buffer_records)
         self.connections: dict[str, Connection] = {}
         self.reply_index: dict[tuple[str, str, int, str, int], str] = {}
+        # Connections changed since records were last emitted.
+        self.dirty: set[str] = set()
+        # Server sockets waiting one poll for their conntrack entry.
+        self.pending: list[tuple[Tracked, tuple[str, str, int, str, int]]] = []
+        self._last_poll_at = time.time()
         self.namespaces: dict[int, NamespaceState] = {}
         self.poll_count = 0
         self.last_error: str | None = None
@@ -876,6 +1005,7 @@ class Agent:
                 if side is not None and side.alive and conn.conn_id not in live:
                     side.alive = False
                     side.state = CLOSED
+                    self.dirty.add(conn.conn_id)
         self._ct_resync_due = time.monotonic() + self.config.conntrack_resync_s
 
     def _conntrack_events(self) -> None:
@@ -916,8 +1046,7 @@ class Agent:
                 # Coalesced: a connection's NEW, UPDATEs and DESTROY within
                 # one flush interval become one record, not four.
                 if touched and now - last_flush >= CONNTRACK_FLUSH_INTERVAL_S:
-                    conns = [self.connections[c] for c in touched if c in self.connections]
-                    self._flush(now, conns, None)
+                    self._flush(now)
                     touched.clear()
                     last_flush = now
 
@@ -980,6 +1109,7 @@ class Agent:
                 now,
             )
         conn.last_seen = now
+        self.dirty.add(conn_id)
         side = conn.conntrack
         if side is None:
             side = conn.conntrack = Side(
@@ -1019,54 +1149,58 @@ class Agent:
             except OSError as error:
                 self.last_error = f"conntrack resync failed: {error}"
                 logger.warning("Conntrack resync failed: %s; trying again next poll.", error)
-
         if self.conntrack_ok:
             self._refresh_udp_counters()
 
         found = find_namespaces(config.proc_root)
-        self._sync_namespace_sockets(found)
+        gone = self._sync_namespace_sockets(found)
 
-        observations: list[tuple[Namespace, list[SocketEntry], str]] = []
-        failed: set[int] = set()
-        diag_ok = diag_tried = 0
-        procfs = 0
+        scans = []
+        diag_ok = procfs = 0
         for inode, namespace in found.items():
             try:
-                entries, source = self._read_namespace(namespace)
+                tables, changed, source = self._scan_namespace(namespace)
             except OSError as error:
-                failed.add(inode)
+                # Its sockets stay as they were; they are not closed by a failed read.
                 logger.debug("Reading sockets of namespace %d failed: %s", inode, error)
                 continue
             if source == "sockdiag":
                 diag_ok += 1
             else:
                 procfs += 1
-            diag_tried += 1
-            observations.append((namespace, entries, source))
-        if config.use_sock_diag and diag_tried:
-            self.sock_diag_ok = diag_ok > 0
-        elif not config.use_sock_diag:
-            self.sock_diag_ok = False
+            scans.append((namespace, tables, changed, source))
+        if diag_ok or procfs:
+            self.sock_diag_ok = config.use_sock_diag and diag_ok > 0
         self.procfs_namespaces = procfs
 
         now = time.time()
         with self.lock:
             self.poll_count += 1
-            for namespace, entries, source in observations:
-                self._apply_sockets(namespace, entries, source, now)
-            self._flush(now, list(self.connections.values()), failed)
+            for state in gone:
+                self._close_tables(state.tables.values())
+            pending, self.pending = self.pending, []
+            for namespace, tables, changed, source in scans:
+                self._apply_namespace(namespace, tables, changed, source, now)
+            self._rematch(pending)
+            refresh = self.config.refresh_interval_s
+            due = [c for c in self.connections.values() if now - c.last_emit >= refresh]
+            self._flush(now, due)
+            self._last_poll_at = now
 
-    def _sync_namespace_sockets(self, found: dict[int, Namespace]) -> None:
+    def _sync_namespace_sockets(self, found: dict[int, Namespace]) -> list[NamespaceState]:
+        """Open a sock_diag socket in each new namespace; return the states of vanished ones."""
+        gone = []
         for inode in list(self.namespaces):
             if inode not in found:
                 state = self.namespaces.pop(inode)
                 if state.sock is not None:
                     state.sock.close()  # lets a deleted namespace go
+                gone.append(state)
         new = [inode for inode in found if inode not in self.namespaces]
         for inode in new:
             self.namespaces[inode] = NamespaceState(inode)
         if not new or not self.config.use_sock_diag:
-            return
+            return gone
         paths = {f"{self.config.proc_root}/{found[inode].pids[0]}/ns/net": inode for inode in new}
         for path, result in open_sockets_in_namespaces(paths, NETLINK_SOCK_DIAG).items():
             state = self.namespaces[paths[path]]
@@ -1079,16 +1213,26 @@ class Agent:
                 )
             else:
                 state.sock = result
+        return gone
 
-    def _read_namespace(self, namespace: Namespace) -> tuple[list[SocketEntry], str]:
+    def _scan_namespace(
+        self, namespace: Namespace
+    ) -> tuple[dict[tuple[int, int], dict[Any, Tracked]], list[Changed], str]:
         state = self.namespaces[namespace.inode]
-        entries: list[SocketEntry] = []
+        combos = [(f, p) for f in (socket.AF_INET, socket.AF_INET6)
+                  for p in (socket.IPPROTO_TCP, socket.IPPROTO_UDP)]  # fmt: skip
         if state.sock is not None:
+            tables: dict[tuple[int, int], dict[Any, Tracked]] = {}
+            changed: list[Changed] = []
+            in_use = sockets_in_use(self.config.proc_root, namespace.pids[0])
             try:
-                for family in (socket.AF_INET, socket.AF_INET6):
-                    for proto in (socket.IPPROTO_TCP, socket.IPPROTO_UDP):
-                        entries.extend(read_sock_diag(state.sock, family, proto))
-                return entries, "sockdiag"
+                for family, proto in combos:
+                    table = tables[family, proto] = {}
+                    if in_use.get((family, proto)) == 0:
+                        continue  # nothing to dump; a dump walks the kernel's global hash
+                    old = state.tables.get((family, proto), {})
+                    scan_sock_diag(state.sock, family, proto, old, table, changed)
+                return tables, changed, "sockdiag"
             except OSError as error:
                 state.sock_error = f"sock_diag failed: {error}"
                 logger.info(
@@ -1098,151 +1242,248 @@ class Agent:
                 )
                 state.sock.close()
                 state.sock = None
-                entries = []
         last_error: OSError | None = None
         for pid in namespace.pids[:3]:  # the first may have exited since the scan
+            tables, changed = {}, []
             try:
-                for family in (socket.AF_INET, socket.AF_INET6):
-                    for proto in (socket.IPPROTO_TCP, socket.IPPROTO_UDP):
-                        entries.extend(read_proc_net(self.config.proc_root, pid, family, proto))
-                return entries, "procfs"
+                for family, proto in combos:
+                    table = tables[family, proto] = {}
+                    old = state.tables.get((family, proto), {})
+                    for entry in read_proc_net(self.config.proc_root, pid, family, proto):
+                        key = (entry.local_ip, entry.local_port, entry.remote_ip, entry.remote_port)
+                        tracked = old.get(key)
+                        if tracked is not None and tracked.sig == entry.state:
+                            table[key] = tracked
+                        else:
+                            changed.append(((family, proto), key, entry.state, entry, tracked))
+                return tables, changed, "procfs"
             except OSError as error:
-                last_error, entries = error, []
+                last_error = error
         raise last_error or OSError(errno.ENOENT, "no process left in namespace")
 
-    def _apply_sockets(
-        self, namespace: Namespace, entries: list[SocketEntry], source: str, now: float
-    ) -> None:
-        """Fold one namespace's sockets into connections; caller holds the lock."""
-        listening: set[tuple[int, str, int]] = set()
-        connected: list[SocketEntry] = []
-        for entry in entries:
-            if entry.proto == socket.IPPROTO_TCP:
-                if entry.state == TCP_LISTEN:
-                    listening.add((entry.proto, entry.local_ip, entry.local_port))
-                    continue
-            elif entry.remote_port == 0:  # UDP bound, not connected: a server port
-                listening.add((entry.proto, entry.local_ip, entry.local_port))
+    def _rematch(self, pending: list[tuple[Tracked, tuple[str, str, int, str, int]]]) -> None:
+        """Move server sockets held back last poll onto the connection conntrack names."""
+        for tracked, key in pending:
+            split, side = tracked.conn, tracked.side
+            target_id = self.reply_index.get(key)
+            if split is None or side is None:
                 continue
-            if entry.remote_port == 0:
+            split.hold_until_poll = 0
+            self.dirty.add(split.conn_id)
+            target = self.connections.get(target_id) if target_id else None
+            if target is None or target is split or target.server is not None:
                 continue
-            connected.append(entry)
+            target.server, split.server = side, None
+            tracked.conn = target
+            self.dirty.add(target.conn_id)
+            if split.client is None and split.conntrack is None:
+                del self.connections[split.conn_id]  # never emitted: it was held back
 
-        owners = self._owners(namespace, connected)
-        for entry in connected:
-            proto = PROTO_NAMES[entry.proto]
-            is_server = (entry.proto, entry.local_ip, entry.local_port) in listening or (
-                (entry.proto, "0.0.0.0", entry.local_port) in listening
-                or (entry.proto, "::", entry.local_port) in listening
+    def _close_tables(self, tables: Iterable[dict[Any, Tracked]]) -> None:
+        """Sockets no longer there: their side of the connection is closed."""
+        for table in tables:
+            for tracked in table.values():
+                side, conn = tracked.side, tracked.conn
+                if side is not None and conn is not None and side.alive:
+                    side.alive = False
+                    side.state = CLOSED
+                    conn.last_seen = max(conn.last_seen, self._last_poll_at)
+                    self.dirty.add(conn.conn_id)
+
+    def _apply_namespace(
+        self,
+        namespace: Namespace,
+        tables: dict[tuple[int, int], dict[Any, Tracked]],
+        changed: list[Changed],
+        source: str,
+        now: float,
+    ) -> None:
+        """Fold one namespace's new and changed sockets into connections; caller holds the lock."""
+        state = self.namespaces[namespace.inode]
+        listeners_moved = False
+        connected: list[tuple[SocketEntry, Tracked]] = []
+        for table_key, key, sig, entry, tracked in changed:
+            if tracked is None:
+                tracked = Tracked(sig)
+            tracked.sig = sig
+            tables[table_key][key] = tracked
+            is_listener = (
+                entry.state == TCP_LISTEN
+                if entry.proto == socket.IPPROTO_TCP
+                else entry.remote_port == 0  # UDP bound, not connected: a server port
             )
-            acked, received = entry.bytes_acked, entry.bytes_received
-            # tcp_info counts the SYN an active opener sent and each FIN
-            # (ours once acked, the peer's once received); take them out.
-            if acked is not None and received is not None:
-                if not is_server and acked:
-                    acked -= 1
-                if entry.state in FIN_ACKED_STATES and acked:
-                    acked -= 1
-                if entry.state in FIN_RECEIVED_STATES and received:
-                    received -= 1
+            if is_listener:
+                tracked.listen = (entry.proto, entry.local_ip, entry.local_port)
+                listeners_moved = True
+            elif entry.remote_port != 0:
+                connected.append((entry, tracked))
+
+        # Sockets that were there last poll and are not now.
+        for table_key, old in state.tables.items():
+            table = tables.get(table_key, {})
+            vanished = [t for k, t in old.items() if k not in table]
+            if vanished:
+                listeners_moved |= any(t.listen is not None for t in vanished)
+                self._close_tables([{id(t): t for t in vanished}])
+        state.tables = tables
+        if listeners_moved:
+            state.listening = {t.listen for tb in tables.values() for t in tb.values() if t.listen}
+        listening = state.listening
+
+        # A process that started after the namespace scan owns sockets we
+        # cannot name yet: such sockets are tried again on the next polls.
+        retry = [t for t in state.unowned if t.side is not None and t.side.alive
+                 and t.side.pid is None and t.owner_tries < OWNER_TRIES]  # fmt: skip
+        unknown = {
+            e.inode for e, t in connected if e.inode and (t.side is None or t.side.pid is None)
+        }
+        unknown.update(t.inode for t in retry)
+        owners = self._owners(namespace, unknown) if unknown else {}
+        for tracked in retry:
+            owner = owners.get(tracked.inode)
+            if owner is not None and tracked.side is not None and tracked.conn is not None:
+                tracked.side.pid, tracked.side.process = owner
+                self.dirty.add(tracked.conn.conn_id)
+        for entry, tracked in connected:
+            if tracked.side is None:
+                proto_number = entry.proto
+                tracked.is_server = (
+                    (proto_number, entry.local_ip, entry.local_port) in listening
+                    or (proto_number, "0.0.0.0", entry.local_port) in listening
+                    or (proto_number, "::", entry.local_port) in listening
+                )
+            tracked.inode = entry.inode or 0
+            self._apply_socket(namespace.inode, entry, tracked, source, owners, now)
+        for tracked in retry:
+            tracked.owner_tries += 1
+        state.unowned = [
+            t for t in itertools.chain(retry, (t for _e, t in connected))
+            if t.inode and t.side is not None and t.side.pid is None and t.owner_tries < OWNER_TRIES
+        ]  # fmt: skip
+
+    def _apply_socket(
+        self,
+        netns: int,
+        entry: SocketEntry,
+        tracked: Tracked,
+        source: str,
+        owners: dict[int, tuple[int, str | None]],
+        now: float,
+    ) -> None:
+        is_server = tracked.is_server
+        proto = PROTO_NAMES[entry.proto]
+        acked, received = entry.bytes_acked, entry.bytes_received
+        # tcp_info counts the SYN an active opener sent and each FIN
+        # (ours once acked, the peer's once received); take them out.
+        if acked is not None and received is not None:
+            if not is_server and acked:
+                acked -= 1
+            if entry.state in FIN_ACKED_STATES and acked:
+                acked -= 1
+            if entry.state in FIN_RECEIVED_STATES and received:
+                received -= 1
+        if is_server:
+            sent, received = received, acked
+        else:
+            sent = acked
+
+        conn = tracked.conn
+        if conn is None or conn.conn_id not in self.connections:
             if is_server:
                 key = (proto, entry.local_ip, entry.local_port, entry.remote_ip, entry.remote_port)
                 conn_id = self.reply_index.get(key)
+                unmatched = conn_id is None
                 src_ip, src_port = entry.remote_ip, entry.remote_port
                 dst_ip, dst_port = entry.local_ip, entry.local_port
-                sent, received = received, acked
             else:
-                conn_id = None
+                conn_id, unmatched = None, False
                 src_ip, src_port = entry.local_ip, entry.local_port
                 dst_ip, dst_port = entry.remote_ip, entry.remote_port
-                sent = acked
             if conn_id is None:
-                conn_id = connection_id(proto, src_ip, src_port, dst_ip, dst_port, namespace.inode)
+                conn_id = connection_id(proto, src_ip, src_port, dst_ip, dst_port, netns)
             conn = self.connections.get(conn_id)
             if conn is None:
                 family = 6 if ":" in src_ip else 4
                 conn = self.connections[conn_id] = Connection(
                     conn_id, proto, family, src_ip, src_port, dst_ip, dst_port, now, now
                 )
-            conn.last_seen = now
-            if entry.proto == socket.IPPROTO_TCP:
-                state = TCP_STATES.get(entry.state, str(entry.state))
-            else:
-                state = "CONNECTED"
-            side = conn.server if is_server else conn.client
-            if side is None:
-                side = Side(state, sent, received, source, netns=namespace.inode)
-                if is_server:
-                    conn.server = side
-                else:
-                    conn.client = side
-            side.state, side.source, side.alive = state, source, True
-            side.seen_poll = self.poll_count
-            side.netns = namespace.inode
-            # TIME_WAIT sockets have no counters: keep the last ones seen.
-            if sent is not None:
-                side.bytes_sent = sent
-            if received is not None:
-                side.bytes_received = received
-            owner = owners.get(entry.inode) if entry.inode else None
-            if owner is not None:
-                side.pid, side.process = owner
+            tracked.conn = conn
+            if unmatched and self.conntrack_ok:
+                # Conntrack may not have told us about it yet (events lag a
+                # poll by a moment): hold the record back one poll and look
+                # again, rather than split one connection in two.
+                if conn.client is None and conn.conntrack is None:
+                    conn.hold_until_poll = self.poll_count + 1
+                    self.pending.append((tracked, key))
+        conn.last_seen = now
+        self.dirty.add(conn.conn_id)
 
-    def _owners(
-        self, namespace: Namespace, entries: list[SocketEntry]
-    ) -> dict[int, tuple[int, str | None]]:
-        """Socket inode to (pid, process name), scanning fds only for new inodes."""
+        if entry.proto == socket.IPPROTO_TCP:
+            state = TCP_STATES.get(entry.state, str(entry.state))
+        else:
+            state = "CONNECTED"
+        side = conn.server if is_server else conn.client
+        if side is None:
+            side = Side(state, sent, received, source, netns=netns)
+            if is_server:
+                conn.server = side
+            else:
+                conn.client = side
+        tracked.side = side
+        side.state, side.source, side.alive, side.netns = state, source, True, netns
+        # TIME_WAIT sockets have no counters: keep the last ones seen.
+        if sent is not None:
+            side.bytes_sent = sent
+        if received is not None:
+            side.bytes_received = received
+        owner = owners.get(entry.inode) if entry.inode else None
+        if owner is not None:
+            side.pid, side.process = owner
+
+    def _owners(self, namespace: Namespace, wanted: set[int]) -> dict[int, tuple[int, str | None]]:
+        """Socket inode to (pid, process name) for the wanted inodes."""
         state = self.namespaces[namespace.inode]
-        live = {entry.inode for entry in entries if entry.inode}
-        cached = state.owners
-        for inode in [inode for inode in cached if inode not in live]:
-            del cached[inode]
-        unknown = live.difference(cached)
-        if unknown:
-            names: dict[int, str | None] = {}
-            for inode, pid in socket_owners(self.config.proc_root, namespace.pids, unknown).items():
-                if pid not in names:
-                    names[pid] = process_name(self.config.proc_root, pid)
-                cached[inode] = (pid, names[pid])
-        return cached
+        found = socket_owners(self.config.proc_root, namespace.pids, wanted, state.fd_cache)
+        names: dict[int, str | None] = {}
+        owners = {}
+        for inode, pid in found.items():
+            if pid not in names:
+                names[pid] = process_name(self.config.proc_root, pid)
+            owners[inode] = (pid, names[pid])
+        return owners
 
     # -- records
 
-    def _flush(
-        self, now: float, conns: list[Connection], failed_namespaces: set[int] | None
-    ) -> None:
-        """Emit changed connections and close those no observer sees any more.
+    def _flush(self, now: float, extra: Iterable[Connection] = ()) -> None:
+        """Emit changed connections and forget those no observer sees any more.
 
-        After a poll (failed_namespaces given) sockets not seen in it are
-        gone; between polls (conntrack events) only conntrack changed.
-        Caller holds the lock.
+        Candidates are the connections marked dirty plus extra (those due
+        for a refresh). Caller holds the lock.
         """
-        poll = self.poll_count
         refresh = self.config.refresh_interval_s
-        finished = []
-        for conn in conns:
-            for side in (conn.client, conn.server):
-                if (
-                    failed_namespaces is not None
-                    and side is not None
-                    and side.alive
-                    and side.seen_poll != poll
-                    and side.netns not in failed_namespaces
-                ):
-                    side.alive = False
-                    side.state = CLOSED
+        candidates = {conn.conn_id: conn for conn in extra}
+        for conn_id in self.dirty:
+            conn = self.connections.get(conn_id)
+            if conn is not None:
+                candidates[conn_id] = conn
+        self.dirty.clear()
+        for conn in candidates.values():
+            if conn.hold_until_poll > self.poll_count:
+                self.dirty.add(conn.conn_id)
+                continue
             alive = any(
                 s is not None and s.alive for s in (conn.client, conn.server, conn.conntrack)
             )
-            if not alive:
-                finished.append(conn)
             snapshot = self._snapshot(conn)
             if snapshot != conn.emitted or (alive and now - conn.last_emit >= refresh):
+                if alive:
+                    conn.last_seen = now
                 self._emit(conn, snapshot, now)
-        for conn in finished:
-            del self.connections[conn.conn_id]
-            if conn.reply_key is not None and self.reply_index.get(conn.reply_key) == conn.conn_id:
-                del self.reply_index[conn.reply_key]
+            if not alive:
+                del self.connections[conn.conn_id]
+                key = conn.reply_key
+                if key is not None and self.reply_index.get(key) == conn.conn_id:
+                    del self.reply_index[key]
 
     def _snapshot(self, conn: Connection) -> tuple[Any, ...]:
         client, server, ct = conn.client, conn.server, conn.conntrack

@@ -73,7 +73,9 @@ class AgentProcess:
             if matches:
                 return max(matches, key=lambda r: r["seq"])
             if time.monotonic() > deadline:
-                raise AssertionError(f"no matching record within {timeout} s")
+                raise AssertionError(
+                    f"no matching record within {timeout} s; latest: {self.latest()}"
+                )
             time.sleep(0.2)
 
     def wait_until(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:

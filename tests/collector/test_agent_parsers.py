@@ -92,7 +92,7 @@ def _feed(a: agent.Agent, lines: list[str]) -> None:
             assert entry is not None, line
             with a.lock:
                 a._apply_ct(entry, now)
-                a._flush(now, list(a.connections.values()), None)
+                a._flush(now)
 
 
 def _latest(a: agent.Agent) -> dict[str, dict]:
