@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from netsight.identity.model import Identity, Interval, Owner
-from netsight.store import addresses, exports, lookup, querying
+from netsight.store import addresses, exports, lookup, merging, querying
 from netsight.store.errors import (
     NewerFormatError,
     NotAStoreError,
@@ -172,6 +172,9 @@ class Store:
         self._lock = threading.RLock()
         self.path = path
         self.read_only = read_only
+        # Bumped on every ownership write, so derived tables know to re-resolve.
+        self._ownership_version = 0
+        self._derived = merging.Derived()
 
     def __enter__(self) -> Store:
         return self
@@ -268,6 +271,7 @@ class Store:
                 ("INSERT INTO ownership BY NAME SELECT * FROM _ns_intervals", interval_table),
                 ("INSERT INTO owners BY NAME SELECT * FROM _ns_owners", owner_table),
             )
+            self._ownership_version += 1
 
     def upsert_ownership(
         self,
@@ -289,6 +293,7 @@ class Store:
                 ("DELETE FROM owners WHERE uid IN (SELECT uid FROM _ns_owners)", owner_table),
                 ("INSERT INTO owners BY NAME SELECT * FROM _ns_owners", owner_table),
             )
+            self._ownership_version += 1
 
     def replace_ranges(self, source: str, ranges: Iterable[NetRange]) -> None:
         """Replace the ranges of one source (`ranges.CLUSTER` or `ranges.USER`)."""
@@ -335,7 +340,22 @@ class Store:
         """Resolved connections aggregated to `level` (see docs/architecture.md for columns)."""
         sql, params = querying.connections_sql(level, since, until, filter, order_by, limit, offset)
         with self._lock, translated(f"query connections at {level} level"):
+            self._refresh()
             return self._connection.sql(sql, params=params).to_arrow_table()
+
+    def refresh(self) -> merging.Timings:
+        """Merge new records and resolve owners now (queries do this when they need it)."""
+        with self._lock, translated("resolve the connections"):
+            self._refresh()
+            return self._derived.timings
+
+    def _refresh(self) -> None:
+        try:
+            self._derived.refresh(self._connection, self._ownership_version)
+        except BaseException:
+            # Half-built derived tables are rebuilt from scratch next time.
+            self._derived.reset()
+            raise
 
     def identity_at(self, ip: str, at: float | None = None, port: int | None = None) -> Identity:
         """Who `ip` (and `port`, for hostNetwork pods) was at time `at` (default: now)."""

@@ -86,20 +86,17 @@ def connections_sql(
     filter = filter or Filter()
     params: dict[str, Any] = {}
 
-    # Records: the time window and protocols.
-    record_where = ["TRUE"]
+    # Merged connections: the time window, protocols and addresses.
+    conn_where = ["TRUE"]
     if since is not None:
-        record_where.append("last_seen >= $since")
+        conn_where.append("c.last_seen >= $since")
         params["since"] = float(since)
     if until is not None:
-        record_where.append("first_seen <= $until")
+        conn_where.append("c.first_seen <= $until")
         params["until"] = float(until)
     if filter.protos:
-        record_where.append("list_contains($f_protos, proto)")
+        conn_where.append("list_contains($f_protos, c.proto)")
         params["f_protos"] = [p.lower() for p in filter.protos]
-
-    # Merged connections: addresses.
-    conn_where = ["TRUE"]
     if filter.cidrs:
         conn_where.append(_cidr_condition(filter.cidrs, params))
 
@@ -147,7 +144,7 @@ def connections_sql(
     ]
     columns = COLUMNS + (BACKEND_COLUMNS if level == SERVICE else ())
 
-    ctes = resolution.named_cte(" AND ".join(record_where), " AND ".join(conn_where))
+    ctes = resolution.named_cte(" AND ".join(conn_where))
     select_list = ",\n       ".join(select)
     sql = f"""WITH {ctes}
 SELECT {select_list}
@@ -218,6 +215,7 @@ def _named_conditions(filter: Filter, params: dict[str, Any]) -> list[str]:
 
 
 def _cidr_condition(cidrs: Iterable[str], params: dict[str, Any]) -> str:
+    """Client, backend or service address inside one of `cidrs` (IP ids from ns_addr)."""
     terms: list[str] = []
     for index, cidr in enumerate(cidrs):
         try:
@@ -225,12 +223,9 @@ def _cidr_condition(cidrs: Iterable[str], params: dict[str, Any]) -> str:
         except ValueError as error:
             raise StoreInputError(f"{cidr!r} is neither an IP nor a CIDR: {error}") from None
         params[f"lo{index}"], params[f"hi{index}"] = str(lo), str(hi)
-        bounds = f"BETWEEN $lo{index}::UHUGEINT AND $hi{index}::UHUGEINT"
-        terms.extend(
-            f"coalesce(ns_ip_num(c.{column}) {bounds}, FALSE)"
-            for column in ("src_ip", "b_ip", "svc_ip")
-        )
-    return "(" + " OR ".join(terms) + ")"
+        terms.append(f"ns_ip_num(ip) BETWEEN $lo{index}::UHUGEINT AND $hi{index}::UHUGEINT")
+    inside = f"(SELECT id FROM ns_addr WHERE {' OR '.join(terms)})"
+    return f"(c.src_id IN {inside} OR c.b_id IN {inside} OR c.svc_id IN {inside})"
 
 
 def _order_clause(order_by: str | Iterable[str] | None, columns: tuple[str, ...]) -> str:

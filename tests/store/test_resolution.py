@@ -213,3 +213,46 @@ def test_service_address_is_kept_when_the_service_is_unknown_to_history(store: S
 
     assert row["dst_name"] == API_SVC_IP and row["backend_name"] == API_IP
     assert row["via_service"] == API_SVC_IP
+
+
+def test_records_arriving_after_a_query_merge_into_the_connections(store: Store) -> None:
+    from store_scenario import DNS_IP, DNS_SVC_IP, INTERVALS, OWNERS
+
+    store.replace_ownership(INTERVALS, OWNERS)
+    client = (FRONTEND_IP, 5353)
+    # The client socket first: it does not know the NAT, so it names the service address.
+    store.append_records(
+        [record("worker-1", "client", client, (DNS_SVC_IP, 53), proto="udp", sent=40)]
+    )
+    [before] = store.connections("pod").to_pylist()
+    assert before["dst_name"] == "kube-dns"
+
+    # Conntrack later teaches the translation; the connection is re-keyed to the backend.
+    store.append_records(
+        [
+            record(
+                "worker-1",
+                "conntrack",
+                client,
+                (DNS_SVC_IP, 53),
+                proto="udp",
+                nat_dst=(DNS_IP, 53),
+                sent=68,
+            )
+        ]
+    )
+    [after] = store.connections("pod").to_pylist()
+    assert (after["dst_name"], after["via_service"]) == ("coredns-1", "kube-system/kube-dns")
+    assert (after["connections"], after["bytes_sent"]) == (1, 68)
+
+
+def test_ownership_written_after_a_query_renames_the_connections(store: Store) -> None:
+    from store_scenario import INTERVALS, OWNERS
+
+    store.append_records([record("worker-1", "client", (FRONTEND_IP, 1), (API_IP, 8080))])
+    [unknown] = store.connections("pod").to_pylist()
+    assert unknown["dst_name"] == API_IP
+
+    store.replace_ownership(INTERVALS, OWNERS)
+    [known] = store.connections("pod").to_pylist()
+    assert (known["src_name"], known["dst_name"]) == ("frontend-abc", "api-xyz")

@@ -1,0 +1,258 @@
+"""Derived tables that make connection queries cheap: merged connections with their owners.
+
+Resolving every query from raw records (merge both ends, look owners up,
+aggregate, name) cost minutes at 10M records, so the work is done once and
+kept in TEMP tables of the connection (derived data: never in the file, so
+a read-only open works and a kill -9 cannot leave them stale):
+
+- `ns_addr`: every IP seen, as a dense INTEGER id (joins on integers, not text).
+- `ns_natmap`: original tuple -> translated destination, from records that know it.
+- `ns_own`: ownership intervals keyed by IP id (and port), owner as INTEGER id,
+  an IP's first interval stretched back in time (inventory often starts after
+  the connection did).
+- `ns_owner_names`: owner id -> attributes, joined only after aggregation.
+- `ns_conns`: one row per connection (proto, client ip/port, backend ip/port),
+  merging the client end, the server end and conntrack on any node: bytes the
+  maximum per direction, first_seen the minimum, last_seen the maximum; the
+  service address is the destination that differs from the backend; and the
+  owners of the client, the backend and the service address at first_seen.
+
+`refresh` merges only the records appended since the last call (rowids only
+grow: records are never deleted), re-keying earlier connections whose NAT
+became known; it re-resolves every connection only when the ownership history
+changed. Owners are found with hash joins on (ip id[, port]) and the time
+range as residual: intervals of one (ip, port) never overlap, so at most one
+matches, and this measured faster than an ASOF join here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import duckdb
+
+logger = logging.getLogger(__name__)
+
+_CONN_KEY = ("proto", "src_id", "src_port", "b_id", "b_port")
+
+_CREATE = [
+    "CREATE OR REPLACE TEMP TABLE ns_addr (ip VARCHAR, id INTEGER)",
+    """CREATE OR REPLACE TEMP TABLE ns_natmap (proto VARCHAR, src_ip VARCHAR, src_port INTEGER,
+        dst_ip VARCHAR, dst_port INTEGER, map_ip VARCHAR, map_port INTEGER)""",
+    """CREATE OR REPLACE TEMP TABLE ns_conns (
+        proto VARCHAR, src_id INTEGER, src_port INTEGER, b_id INTEGER, b_port INTEGER,
+        svc_id INTEGER, svc_port INTEGER, bytes_sent BIGINT, bytes_received BIGINT,
+        first_seen DOUBLE, last_seen DOUBLE, node_a VARCHAR, node_b VARCHAR,
+        client_process VARCHAR, server_process VARCHAR,
+        src_owner INTEGER, dst_owner INTEGER, svc_owner INTEGER)""",
+]
+
+# New IPs of a table's columns get the next ids.
+_ADD_ADDRESSES = """
+INSERT INTO ns_addr
+SELECT ip, ((SELECT coalesce(max(id), 0) FROM ns_addr) + row_number() OVER (ORDER BY ip))::INTEGER
+FROM (SELECT DISTINCT ip FROM ({source}) WHERE ip IS NOT NULL) fresh
+WHERE NOT EXISTS (SELECT 1 FROM ns_addr a WHERE a.ip = fresh.ip)
+"""
+
+_OWNERS = [
+    """CREATE OR REPLACE TEMP TABLE ns_owner_names AS
+    SELECT (row_number() OVER (ORDER BY uid))::INTEGER AS id, uid, kind, namespace, name, node,
+           workload_kind, workload_name, app
+    FROM (SELECT DISTINCT ON (uid) * FROM (
+            SELECT uid, kind, namespace, name, node, workload_kind, workload_name, app
+            FROM owners
+            UNION ALL
+            SELECT DISTINCT owner_uid, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM ownership
+          ) ORDER BY uid, kind NULLS LAST)""",
+    """CREATE OR REPLACE TEMP TABLE ns_own AS
+    SELECT a.id AS ip_id, o.port, n.id AS owner,
+           CASE WHEN o.port IS NULL
+                 AND o.valid_from = min(o.valid_from) OVER (PARTITION BY o.ip, o.port IS NULL)
+                THEN '-infinity'::DOUBLE ELSE o.valid_from END AS valid_from,
+           coalesce(o.valid_to, 'infinity'::DOUBLE) AS valid_to
+    FROM ownership o
+    JOIN ns_addr a ON a.ip = o.ip
+    JOIN ns_owner_names n ON n.uid = o.owner_uid""",
+]
+
+# Owner columns of a connection `c` at its first_seen.
+_RESOLVE_SELECT = """s.owner AS src_owner, coalesce(hp.owner, d.owner) AS dst_owner,
+       v.owner AS svc_owner"""
+_RESOLVE_JOINS = """
+LEFT JOIN (SELECT ip_id, owner, valid_from, valid_to FROM ns_own WHERE port IS NULL) s
+  ON s.ip_id = c.src_id AND c.first_seen >= s.valid_from AND c.first_seen < s.valid_to
+LEFT JOIN (SELECT ip_id, port, owner, valid_from, valid_to FROM ns_own WHERE port IS NOT NULL) hp
+  ON hp.ip_id = c.b_id AND hp.port = c.b_port
+ AND c.first_seen >= hp.valid_from AND c.first_seen < hp.valid_to
+LEFT JOIN (SELECT ip_id, owner, valid_from, valid_to FROM ns_own WHERE port IS NULL) d
+  ON d.ip_id = c.b_id AND c.first_seen >= d.valid_from AND c.first_seen < d.valid_to
+LEFT JOIN (SELECT ip_id, owner, valid_from, valid_to FROM ns_own WHERE port IS NULL) v
+  ON v.ip_id = c.svc_id AND c.first_seen >= v.valid_from AND c.first_seen < v.valid_to
+"""
+_CONN_COLUMNS = """c.proto, c.src_id, c.src_port, c.b_id, c.b_port, c.svc_id, c.svc_port,
+       c.bytes_sent, c.bytes_received, c.first_seen, c.last_seen, c.node_a, c.node_b,
+       c.client_process, c.server_process"""
+
+_MERGE = [
+    # Records appended since the last merge.
+    """CREATE OR REPLACE TEMP TABLE ns_new AS
+    SELECT proto, src_ip, src_port, dst_ip, dst_port, nat_dst_ip, nat_dst_port, node, observer,
+           process, bytes_sent, bytes_received, first_seen, last_seen
+    FROM records WHERE rowid >= $watermark AND rowid < $end""",
+    # Translations they teach: the tuples whose earlier connections must be re-keyed.
+    """CREATE OR REPLACE TEMP TABLE ns_natnew AS
+    SELECT proto, src_ip, src_port, dst_ip, dst_port,
+           max(nat_dst_ip) AS map_ip, max(nat_dst_port) AS map_port
+    FROM ns_new
+    WHERE nat_dst_ip IS NOT NULL AND nat_dst_ip <> dst_ip
+    GROUP BY ALL""",
+    """INSERT INTO ns_natmap
+    SELECT * FROM ns_natnew n
+    WHERE NOT EXISTS (
+        SELECT 1 FROM ns_natmap m
+        WHERE m.proto = n.proto AND m.src_ip = n.src_ip AND m.src_port = n.src_port
+          AND m.dst_ip = n.dst_ip AND m.dst_port = n.dst_port)""",
+    _ADD_ADDRESSES.format(
+        source="SELECT src_ip AS ip FROM ns_new UNION ALL SELECT dst_ip FROM ns_new "
+        "UNION ALL SELECT nat_dst_ip FROM ns_new"
+    ),
+    # The new records as connections: backend from the record, else the NAT map.
+    """CREATE OR REPLACE TEMP TABLE ns_delta AS
+    WITH ends AS (
+        SELECT r.*,
+               coalesce(r.nat_dst_ip, m.map_ip, r.dst_ip) AS b_ip,
+               coalesce(r.nat_dst_port, m.map_port, r.dst_port) AS b_port
+        FROM ns_new r
+        LEFT JOIN ns_natmap m
+          ON m.proto = r.proto AND m.src_ip = r.src_ip AND m.src_port = r.src_port
+         AND m.dst_ip = r.dst_ip AND m.dst_port = r.dst_port
+    ),
+    grouped AS (
+        SELECT proto, src_ip, src_port, b_ip, b_port,
+               max(dst_ip) FILTER (WHERE dst_ip <> b_ip) AS svc_ip,
+               max(dst_port) FILTER (WHERE dst_ip <> b_ip) AS svc_port,
+               max(bytes_sent) AS bytes_sent, max(bytes_received) AS bytes_received,
+               min(first_seen) AS first_seen, max(last_seen) AS last_seen,
+               min(node) AS node_a, max(node) AS node_b,
+               max(process) FILTER (WHERE observer = 'client') AS client_process,
+               max(process) FILTER (WHERE observer = 'server') AS server_process
+        FROM ends
+        GROUP BY proto, src_ip, src_port, b_ip, b_port
+    )
+    SELECT g.proto, s.id AS src_id, g.src_port, b.id AS b_id, g.b_port, v.id AS svc_id,
+           g.svc_port, g.bytes_sent, g.bytes_received, g.first_seen, g.last_seen,
+           g.node_a, g.node_b, g.client_process, g.server_process
+    FROM grouped g
+    LEFT JOIN ns_addr s ON s.ip = g.src_ip
+    LEFT JOIN ns_addr b ON b.ip = g.b_ip
+    LEFT JOIN ns_addr v ON v.ip = g.svc_ip""",
+    # Earlier connections keyed by the service address whose translation is now known.
+    """CREATE OR REPLACE TEMP TABLE ns_rekey AS
+    SELECT n.proto, s.id AS src_id, n.src_port, d.id AS dst_id, n.dst_port,
+           m.id AS map_id, n.map_port
+    FROM ns_natnew n
+    JOIN ns_addr s ON s.ip = n.src_ip
+    JOIN ns_addr d ON d.ip = n.dst_ip
+    JOIN ns_addr m ON m.ip = n.map_ip""",
+    # Earlier rows of the connections the delta touches, re-keyed where needed.
+    """CREATE OR REPLACE TEMP TABLE ns_old AS
+    SELECT c.proto, c.src_id, c.src_port,
+           coalesce(k.map_id, c.b_id) AS b_id, coalesce(k.map_port, c.b_port) AS b_port,
+           CASE WHEN k.map_id IS NOT NULL THEN c.b_id ELSE c.svc_id END AS svc_id,
+           CASE WHEN k.map_id IS NOT NULL THEN c.b_port ELSE c.svc_port END AS svc_port,
+           c.bytes_sent, c.bytes_received, c.first_seen, c.last_seen, c.node_a, c.node_b,
+           c.client_process, c.server_process, c.rowid AS old_row
+    FROM ns_conns c
+    LEFT JOIN ns_rekey k
+      ON c.svc_id IS NULL AND k.proto = c.proto AND k.src_id = c.src_id
+     AND k.src_port = c.src_port AND k.dst_id = c.b_id AND k.dst_port = c.b_port
+    WHERE k.map_id IS NOT NULL OR EXISTS (
+        SELECT 1 FROM ns_delta d
+        WHERE d.proto = c.proto AND d.src_id = c.src_id AND d.src_port = c.src_port
+          AND d.b_id = c.b_id AND d.b_port = c.b_port)""",
+    "DELETE FROM ns_conns WHERE rowid IN (SELECT old_row FROM ns_old)",
+    f"""INSERT INTO ns_conns
+    SELECT {_CONN_COLUMNS}, {_RESOLVE_SELECT}
+    FROM (
+        SELECT proto, src_id, src_port, b_id, b_port,
+               max(svc_id) AS svc_id, max(svc_port) AS svc_port,
+               max(bytes_sent) AS bytes_sent, max(bytes_received) AS bytes_received,
+               min(first_seen) AS first_seen, max(last_seen) AS last_seen,
+               min(node_a) AS node_a, max(node_b) AS node_b,
+               max(client_process) AS client_process, max(server_process) AS server_process
+        FROM (SELECT * EXCLUDE (old_row) FROM ns_old UNION ALL SELECT * FROM ns_delta)
+        GROUP BY proto, src_id, src_port, b_id, b_port
+    ) c
+    {_RESOLVE_JOINS}""",
+]
+
+_RESOLVE_ALL = f"""CREATE OR REPLACE TEMP TABLE ns_conns AS
+SELECT {_CONN_COLUMNS}, {_RESOLVE_SELECT}
+FROM ns_conns c
+{_RESOLVE_JOINS}"""
+
+_DROP_SCRATCH = [
+    f"DROP TABLE IF EXISTS {name}"
+    for name in ("ns_new", "ns_natnew", "ns_delta", "ns_rekey", "ns_old")
+]
+
+
+@dataclass
+class Timings:
+    """Seconds the last `refresh` spent in each stage (for benchmarks and logs)."""
+
+    owners_s: float = 0.0
+    merge_s: float = 0.0
+    resolve_s: float = 0.0
+
+
+class Derived:
+    """The derived tables of one connection, and what they are up to date with."""
+
+    def __init__(self) -> None:
+        self._created = False
+        self._watermark = 0
+        self._ownership_version = -1
+        self.timings = Timings()
+
+    def refresh(self, connection: duckdb.DuckDBPyConnection, ownership_version: int) -> None:
+        """Bring ns_conns up to date with the records and the ownership history."""
+        self.timings = Timings()
+        if not self._created:
+            for statement in _CREATE:
+                connection.execute(statement)
+            self._created = True
+        owners_changed = ownership_version != self._ownership_version
+        if owners_changed:
+            started = time.perf_counter()
+            connection.execute(_ADD_ADDRESSES.format(source="SELECT ip FROM ownership"))
+            for statement in _OWNERS:
+                connection.execute(statement)
+            self.timings.owners_s = time.perf_counter() - started
+
+        rows = connection.execute("SELECT coalesce(max(rowid) + 1, 0) FROM records").fetchall()
+        end = int(rows[0][0])
+        if owners_changed and self._watermark:
+            started = time.perf_counter()
+            connection.execute(_RESOLVE_ALL)
+            self.timings.resolve_s = time.perf_counter() - started
+        if end > self._watermark:
+            started = time.perf_counter()
+            for statement in _MERGE:
+                params = {"watermark": self._watermark, "end": end} if "$" in statement else None
+                connection.execute(statement, params)
+            for statement in _DROP_SCRATCH:
+                connection.execute(statement)
+            self.timings.merge_s = time.perf_counter() - started
+            logger.debug("Merged records %d..%d into connections.", self._watermark, end - 1)
+            self._watermark = end
+        self._ownership_version = ownership_version
+
+    def reset(self) -> None:
+        """Forget everything: the next refresh rebuilds from scratch."""
+        self._created = False
+        self._watermark = 0
+        self._ownership_version = -1
