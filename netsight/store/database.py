@@ -50,6 +50,10 @@ from netsight.store.schema import (
 
 logger = logging.getLogger(__name__)
 
+# DuckDB takes 80 % of RAM by default; resolving 10M records then grew past
+# 10 GB. Above this it spills to disk instead, leaving room for the desktop.
+MEMORY_LIMIT = "3GB"
+
 
 @dataclass(frozen=True, slots=True)
 class Cursor:
@@ -107,6 +111,7 @@ def _prepare(connection: duckdb.DuckDBPyConnection, path: Path, read_only: bool)
                 )
             _migrate(connection, path, version)
     with translated("install the address macros"):
+        connection.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         for statement in addresses.MACROS:
             connection.execute(statement)
 
