@@ -119,7 +119,7 @@ def connections_sql(
         dst_port = "b_port"
         extra = []
     via = "CASE WHEN has_svc THEN concat_ws('/', svc_ns, svc_name) END"
-    select = [
+    keys = [
         f"{src[0]} AS src_kind",
         f"{src[1]} AS src_namespace",
         f"{src[2]} AS src_name",
@@ -128,13 +128,6 @@ def connections_sql(
         f"{dst[2]} AS dst_name",
         f"{dst_port} AS dst_port",
         "proto",
-        "sum(connections)::BIGINT AS connections",
-        "sum(bytes_sent)::BIGINT AS bytes_sent",
-        "sum(bytes_received)::BIGINT AS bytes_received",
-        "min(first_seen) AS first_seen",
-        "max(last_seen) AS last_seen",
-        "list_sort(list_distinct(flatten(list(nodes)))) AS nodes",
-        "list_sort(list_distinct(flatten(list(processes)))) AS processes",
         f"{via} AS via_service",
         "src_tag",
         "CASE WHEN has_svc AND svc_kind = 'External' THEN svc_tag ELSE dst_tag END AS dst_tag"
@@ -142,22 +135,56 @@ def connections_sql(
         else "dst_tag",
         *extra,
     ]
+    key_names = [k.rsplit(" AS ", 1)[-1] for k in keys]
     columns = COLUMNS + (BACKEND_COLUMNS if level == SERVICE else ())
-
-    ctes = resolution.named_cte(" AND ".join(conn_where))
-    select_list = ",\n       ".join(select)
-    sql = f"""WITH {ctes}
-SELECT {select_list}
-FROM named
-WHERE {" AND ".join(named_where)}
-GROUP BY ALL
-ORDER BY {_order_clause(order_by, columns)}"""
+    order = _order_clause(order_by, columns)
+    paging = ""
     if limit is not None:
-        sql += "\nLIMIT $limit"
+        paging += "\nLIMIT $limit"
         params["limit"] = int(limit)
     if offset is not None:
-        sql += "\nOFFSET $offset"
+        paging += "\nOFFSET $offset"
         params["offset"] = int(offset)
+
+    # Scalar sums first, ordered and paged; the node and process lists (costly
+    # list aggregates) only for the rows of the page.
+    ctes = resolution.named_cte(" AND ".join(conn_where))
+    same = " AND ".join(f"p.{k} IS NOT DISTINCT FROM l.{k}" for k in key_names)
+    final = ", ".join(
+        f"coalesce(x.{c}, []) AS {c}" if c in ("nodes", "processes") else f"p.{c}" for c in columns
+    )
+    sql = f"""WITH {ctes},
+lvl AS MATERIALIZED (
+    SELECT {", ".join(keys)}, connections, bytes_sent, bytes_received, first_seen, last_seen,
+           node_a, node_b, client_process, server_process
+    FROM named
+    WHERE {" AND ".join(named_where)}
+),
+page AS MATERIALIZED (
+    SELECT {", ".join(key_names)},
+           sum(connections)::BIGINT AS connections,
+           sum(bytes_sent)::BIGINT AS bytes_sent,
+           sum(bytes_received)::BIGINT AS bytes_received,
+           min(first_seen) AS first_seen,
+           max(last_seen) AS last_seen
+    FROM lvl
+    GROUP BY {", ".join(key_names)}
+    ORDER BY {order}{paging}
+),
+lists AS (
+    SELECT {", ".join(f"p.{k}" for k in key_names)},
+           list_sort(list_distinct(list(l.node_a) || list(l.node_b))) AS nodes,
+           list_sort(list_distinct(
+               coalesce(list(l.client_process) FILTER (WHERE l.client_process IS NOT NULL), [])
+               || coalesce(list(l.server_process) FILTER (WHERE l.server_process IS NOT NULL), [])
+           )) AS processes
+    FROM page p JOIN lvl l ON {same}
+    GROUP BY ALL
+)
+SELECT {final}
+FROM page p
+LEFT JOIN lists x ON {same.replace("l.", "x.")}
+ORDER BY {order}"""
     return sql, params
 
 

@@ -39,17 +39,12 @@ pairs AS MATERIALIZED (
            src_owner AS src_uid, CASE WHEN src_owner IS NULL THEN src_id END AS src_ip_id,
            dst_owner AS dst_uid, CASE WHEN dst_owner IS NULL THEN b_id END AS dst_ip_id, b_port,
            svc_owner AS svc_uid, CASE WHEN svc_owner IS NULL THEN svc_id END AS svc_ip_id,
-           svc_port,
+           svc_port, node_a, node_b, client_process, server_process,
            count(*) AS connections,
            sum(bytes_sent) AS bytes_sent,
            sum(bytes_received) AS bytes_received,
            min(first_seen) AS first_seen,
-           max(last_seen) AS last_seen,
-           list_distinct(list(node_a) || list(node_b)) AS nodes,
-           list_distinct(
-               coalesce(list(client_process) FILTER (WHERE client_process IS NOT NULL), [])
-               || coalesce(list(server_process) FILTER (WHERE server_process IS NOT NULL), [])
-           ) AS processes
+           max(last_seen) AS last_seen
     FROM ns_conns c
     WHERE {conn_where}
     GROUP BY ALL
@@ -67,7 +62,7 @@ classified AS (
 ),
 named AS (
     SELECT p.proto, p.b_port, p.svc_port, p.connections, p.bytes_sent, p.bytes_received,
-           p.first_seen, p.last_seen, p.nodes, p.processes,
+           p.first_seen, p.last_seen, p.node_a, p.node_b, p.client_process, p.server_process,
            (p.svc_uid IS NOT NULL OR p.svc_ip_id IS NOT NULL) AS has_svc,
            {_end_columns("src")},
            {_end_columns("dst")},
