@@ -122,8 +122,10 @@ CTA_PROTOINFO_TCP_STATE = 1
 IPS_SEEN_REPLY = 1 << 1
 # Polls in which a socket's owning process is looked for before giving up.
 OWNER_TRIES = 3
-# Live UDP connections whose conntrack bytes are read each poll, at most.
-MAX_UDP_COUNTER_QUERIES = 2000
+# Connections whose conntrack bytes are read by tuple each poll, at most.
+MAX_COUNTER_QUERIES = 2000
+# Conntrack-only TCP connections that just ended, read at once, per event batch.
+MAX_PROMPT_COUNTER_QUERIES = 256
 # Conntrack events are turned into records at most this often (seconds).
 CONNTRACK_FLUSH_INTERVAL_S = 1.0
 # Conntrack event sockets get a large buffer so bursts do not overrun it.
@@ -144,6 +146,8 @@ CT_TCP_STATES = {
 }  # fmt: skip
 PROTO_NAMES = {socket.IPPROTO_TCP: "tcp", socket.IPPROTO_UDP: "udp"}
 CLOSED = "CLOSED"
+# Conntrack TCP states after which no more payload flows: counters are final.
+CT_FINAL_STATES = frozenset({"TIME_WAIT", "CLOSE"})
 
 _NLMSGHDR = struct.Struct("=IHHII")
 _NLATTR = struct.Struct("=HH")
@@ -768,6 +772,8 @@ class Side:
     pid: int | None = None
     netns: int | None = None
     alive: bool = True
+    # Conntrack only: the bytes were read once the connection had ended.
+    bytes_final: bool = False
 
 
 @dataclass(slots=True)
@@ -895,6 +901,8 @@ class Agent:
         self.host_netns_inode: int | None = None
         self.stop_event = threading.Event()
         self._ct_dump_sock: socket.socket | None = None
+        # The dump socket serves the poll thread and the event thread, one exchange at a time.
+        self._ct_query_lock = threading.Lock()
         self._ct_event_sock: socket.socket | None = None
         self._ct_resync_due = 0.0
         self._threads: list[threading.Thread] = []
@@ -990,10 +998,11 @@ class Agent:
             return
         msg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET
         entries = []
-        for _mtype, data, start, end in netlink_dump(sock, msg_type, conntrack_dump_request()):
-            entry = parse_ct_message(data, start, end)
-            if entry is not None:
-                entries.append(entry)
+        with self._ct_query_lock:
+            for _mtype, data, start, end in netlink_dump(sock, msg_type, conntrack_dump_request()):
+                entry = parse_ct_message(data, start, end)
+                if entry is not None:
+                    entries.append(entry)
         now = time.time()
         with self.lock:
             live = set()
@@ -1041,8 +1050,23 @@ class Agent:
                     entries.append(entry)
             with self.lock:
                 self.conntrack_events += len(entries)
+                ended = []
                 for entry in entries:
-                    touched.add(self._apply_ct(entry, now))
+                    conn_id = self._apply_ct(entry, now)
+                    touched.add(conn_id)
+                    if entry.state in CT_FINAL_STATES:
+                        ended.append(conn_id)
+                wanted = self._counters_wanted(ended)[:MAX_PROMPT_COUNTER_QUERIES]
+            if wanted:
+                # A conntrack-only TCP connection just ended: its counters are
+                # final now, but events carry them only on DESTROY (after
+                # TIME_WAIT, minutes later), so read them by tuple.
+                counted = self._query_counters(wanted)
+                now = time.time()
+            with self.lock:
+                if wanted:
+                    for entry in counted:
+                        touched.add(self._apply_ct(entry, now))
                 # Coalesced: a connection's NEW, UPDATEs and DESTROY within
                 # one flush interval become one record, not four.
                 if touched and now - last_flush >= CONNTRACK_FLUSH_INTERVAL_S:
@@ -1050,43 +1074,70 @@ class Agent:
                     touched.clear()
                     last_flush = now
 
-    def _refresh_udp_counters(self) -> None:
-        """Ask conntrack for the bytes of live UDP connections (sockets have none).
+    def _counters_wanted(self, conn_ids: Iterable[str]) -> list[tuple[int, str, int, str, int]]:
+        """Original tuples of the connections among conn_ids whose conntrack bytes are wanted.
 
-        Conntrack sends no event when counters move, so each UDP connection
-        whose socket is still open, or whose bytes are still unknown, is read
-        by its tuple; the rest get their final bytes with the DESTROY event.
+        Conntrack sends no event when counters move (only DESTROY carries
+        them), so these are read by tuple: UDP connections whose socket is
+        still open or whose bytes are unknown (sockets count no UDP bytes),
+        and TCP connections no socket gave bytes for (conntrack alone saw
+        them) until their bytes were read after the connection ended.
+        Caller holds the lock.
         """
+        wanted = []
+        for conn_id in conn_ids:
+            conn = self.connections.get(conn_id)
+            if conn is None:
+                continue
+            ct = conn.conntrack
+            if ct is None or not ct.alive:
+                continue
+            client, server = conn.client, conn.server
+            if conn.proto == "udp":
+                open_socket = (client is not None and client.alive) or (
+                    server is not None and server.alive
+                )
+                if ct.bytes_sent is not None and not open_socket:
+                    continue
+                number = socket.IPPROTO_UDP
+            else:
+                # /proc/net sockets have no counters: leave their bytes unknown.
+                if ct.bytes_final or any(
+                    s is not None and (s.bytes_sent is not None or s.source == "procfs")
+                    for s in (client, server)
+                ):
+                    continue
+                number = socket.IPPROTO_TCP
+            wanted.append((number, conn.src_ip, conn.src_port, conn.dst_ip, conn.dst_port))
+        return wanted
+
+    def _query_counters(self, wanted: list[tuple[int, str, int, str, int]]) -> list[CtEntry]:
+        """Read the conntrack entries of these original tuples (with their counters)."""
         sock = self._ct_dump_sock
         if sock is None:
-            return
-        with self.lock:
-            wanted = [
-                (conn.src_ip, conn.src_port, conn.dst_ip, conn.dst_port)
-                for conn in self.connections.values()
-                if conn.proto == "udp"
-                and conn.conntrack is not None
-                and conn.conntrack.alive
-                and (
-                    conn.conntrack.bytes_sent is None
-                    or any(s is not None and s.alive for s in (conn.client, conn.server))
-                )
-            ][:MAX_UDP_COUNTER_QUERIES]
+            return []
         msg_type = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET
         entries = []
-        for tup in wanted:
-            request = conntrack_get_request(socket.IPPROTO_UDP, *tup)
-            sock.send(_NLMSGHDR.pack(16 + len(request), msg_type, NLM_F_REQUEST, 2, 0) + request)
-            data = sock.recv(RECV_BUFFER_BYTES)
-            for mtype, start, end in iter_messages(data):
-                if mtype >> 8 == NFNL_SUBSYS_CTNETLINK:
-                    entry = parse_ct_message(data, start, end)
-                    if entry is not None:
-                        entries.append(entry)
-        now = time.time()
-        with self.lock:
-            for entry in entries:
-                self._apply_ct(entry, now)
+        with self._ct_query_lock:
+            for tup in wanted:
+                request = conntrack_get_request(*tup)
+                try:
+                    sock.send(
+                        _NLMSGHDR.pack(16 + len(request), msg_type, NLM_F_REQUEST, 2, 0) + request
+                    )
+                    data = sock.recv(RECV_BUFFER_BYTES)
+                except OSError as error:
+                    logger.warning(
+                        "Reading conntrack counters failed: %s; next poll retries.", error
+                    )
+                    self.last_error = f"conntrack counters: {error}"
+                    break
+                for mtype, start, end in iter_messages(data):
+                    if mtype >> 8 == NFNL_SUBSYS_CTNETLINK:
+                        entry = parse_ct_message(data, start, end)
+                        if entry is not None:
+                            entries.append(entry)
+        return entries
 
     def _apply_ct(self, entry: CtEntry, now: float) -> str:
         """Fold one conntrack entry into its connection; caller holds the lock."""
@@ -1121,6 +1172,7 @@ class Agent:
             side.bytes_sent = entry.bytes_orig
         if entry.bytes_reply is not None:
             side.bytes_received = entry.bytes_reply
+            side.bytes_final = entry.destroyed or entry.state in CT_FINAL_STATES
         # Reply tuple: where the packets really went (DNAT) and came from (SNAT).
         if (entry.reply_src_ip, entry.reply_src_port) != (entry.dst_ip, entry.dst_port):
             conn.nat_dst = (entry.reply_src_ip, entry.reply_src_port)
@@ -1149,8 +1201,6 @@ class Agent:
             except OSError as error:
                 self.last_error = f"conntrack resync failed: {error}"
                 logger.warning("Conntrack resync failed: %s; trying again next poll.", error)
-        if self.conntrack_ok:
-            self._refresh_udp_counters()
 
         found = find_namespaces(config.proc_root)
         gone = self._sync_namespace_sockets(found)
@@ -1182,6 +1232,12 @@ class Agent:
             for namespace, tables, changed, source in scans:
                 self._apply_namespace(namespace, tables, changed, source, now)
             self._rematch(pending)
+            # After the sockets: only what no socket counts is read from conntrack.
+            wanted = self._counters_wanted(self.connections) if self.conntrack_ok else []
+        counted = self._query_counters(wanted[:MAX_COUNTER_QUERIES]) if wanted else []
+        with self.lock:
+            for entry in counted:
+                self._apply_ct(entry, now)
             refresh = self.config.refresh_interval_s
             due = [c for c in self.connections.values() if now - c.last_emit >= refresh]
             self._flush(now, due)

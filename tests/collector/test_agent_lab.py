@@ -12,7 +12,8 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from agentproc import AgentProcess
@@ -28,7 +29,7 @@ FAST_POLL = "0.3"
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[NetLab]:
-    with NetLab(["client", "backend", "dns"]) as lab:
+    with NetLab(["client", "backend", "dns", "quick"]) as lab:
         lab.add_service(CLUSTER_IP, 80, "tcp", [(lab.pod_ips["backend"], 8080)])
         lab.server("backend", "tcp", 8080, "web-server", REQUEST, RESPONSE)
         lab.server("dns", "udp", 53, "dns-server", 0, 300)
@@ -48,6 +49,12 @@ def start_agent() -> Iterator:
     yield start
     for agent in started:
         agent.kill()
+
+
+def from_client(lab: NetLab, pod: str, port: int) -> Callable[[dict[str, Any]], bool]:
+    """Whether a record is the connection the client in pod opened from port."""
+    end = (lab.pod_ips[pod], port)
+    return lambda record: (record["src_ip"], record["src_port"]) == end
 
 
 def netns_inode(name: str) -> int:
@@ -77,8 +84,9 @@ def test_clusterip_call_is_one_record_with_both_ends_and_the_backend(
     agent = start_agent("--host-netns", lab.node_netns_path, "--poll-interval", FAST_POLL,
                         python=python)  # fmt: skip
     client, port = lab.client("client", "tcp", CLUSTER_IP, 80, "web-client", REQUEST, RESPONSE, 3)
+    mine = from_client(lab, "client", port)
 
-    record = agent.wait_for(lambda r: r["src_port"] == port and r["peer_process"] == "web-server")
+    record = agent.wait_for(lambda r: mine(r) and r["peer_process"] == "web-server")
 
     assert record["conn_id"] == f"tcp:{lab.pod_ips['client']}:{port}>{CLUSTER_IP}:80"
     assert (record["proto"], record["family"]) == ("tcp", 4)
@@ -94,11 +102,13 @@ def test_clusterip_call_is_one_record_with_both_ends_and_the_backend(
     assert record["node"] == "lab-node" and record["generation"] == agent.generation
     assert record["first_seen"] <= record["last_seen"]
     # The server's socket and conntrack merged into it: no second connection.
-    others = [r for r in agent.latest().values() if port in (r["src_port"], r["dst_port"])]
+    client_end = (lab.pod_ips["client"], port)
+    others = [r for r in agent.latest().values()
+              if mine(r) or (r["dst_ip"], r["dst_port"]) == client_end]  # fmt: skip
     assert [r["conn_id"] for r in others] == [record["conn_id"]]
 
     client.wait()
-    closed = agent.wait_for(lambda r: r["src_port"] == port and r["state"] in (
+    closed = agent.wait_for(lambda r: mine(r) and r["state"] in (
         "TIME_WAIT", "FIN_WAIT2", "CLOSED", "CLOSE_WAIT"))  # fmt: skip
     assert closed["bytes_sent"] == REQUEST
     assert agent.stop() == 0
@@ -108,9 +118,10 @@ def test_udp_exchange_gets_bytes_from_conntrack(lab: NetLab, start_agent) -> Non
     agent = start_agent("--host-netns", lab.node_netns_path, "--poll-interval", FAST_POLL)
     dns_ip = lab.pod_ips["dns"]
     client, port = lab.client("client", "udp", dns_ip, 53, "dns-client", 40, 300, 2)
+    mine = from_client(lab, "client", port)
 
     record = agent.wait_for(
-        lambda r: r["src_port"] == port and r["proto"] == "udp" and r["bytes_sent"] is not None
+        lambda r: mine(r) and r["proto"] == "udp" and r["bytes_sent"] is not None
     )
 
     assert record["conn_id"] == f"udp:{lab.pod_ips['client']}:{port}>{dns_ip}:53"
@@ -126,20 +137,46 @@ def test_connection_shorter_than_a_poll_is_seen_through_conntrack(lab: NetLab, s
 
     client, port = lab.client("client", "tcp", CLUSTER_IP, 80, "quick-client", REQUEST,
                               RESPONSE, 0)  # fmt: skip
+    mine = from_client(lab, "client", port)
     client.wait()
 
-    record = agent.wait_for(lambda r: r["src_port"] == port, timeout=5)
+    record = agent.wait_for(mine, timeout=5)
     assert (record["observer"], record["source"]) == ("conntrack", "conntrack")
     assert (record["nat_dst_ip"], record["nat_dst_port"]) == (lab.pod_ips["backend"], 8080)
     assert agent.status()["polls"] == 1  # no socket poll ran in between
     assert agent.stop() == 0
 
 
+def test_connection_shorter_than_a_poll_gets_its_bytes_once_it_ends(
+    lab: NetLab, start_agent
+) -> None:
+    # Its own pod: after the client exits, only its TIME_WAIT socket is left
+    # there, so no socket of this connection ever gives bytes.
+    agent = start_agent("--host-netns", lab.node_netns_path, "--poll-interval", "60")
+    agent.wait_until(lambda: agent.status()["polls"] >= 1)
+
+    client, port = lab.client("quick", "tcp", CLUSTER_IP, 80, "quick-client", REQUEST,
+                              RESPONSE, 0)  # fmt: skip
+    mine = from_client(lab, "quick", port)
+    client.wait()
+
+    record = agent.wait_for(lambda r: mine(r) and r["bytes_sent"] is not None,
+                            timeout=5)  # fmt: skip
+    assert agent.status()["polls"] == 1  # it came with the conntrack events, not a poll
+    assert (record["observer"], record["source"]) == ("conntrack", "conntrack")
+    assert record["state"] in ("TIME_WAIT", "CLOSE"), record
+    # IP-level: the payload plus 20-60 bytes of headers per packet.
+    assert REQUEST + 20 * 3 <= record["bytes_sent"] <= REQUEST + 60 * 12, record
+    assert RESPONSE + 20 * 3 <= record["bytes_received"] <= RESPONSE + 60 * 12, record
+    assert agent.stop() == 0
+
+
 def test_external_connection_is_source_natted_to_the_node(lab: NetLab, start_agent) -> None:
     agent = start_agent("--host-netns", lab.node_netns_path, "--poll-interval", FAST_POLL)
     _client, port = lab.client("client", "tcp", EXTERNAL_IP, 80, "ext-client", 10, 20, 2)
+    mine = from_client(lab, "client", port)
 
-    record = agent.wait_for(lambda r: r["src_port"] == port and r["peer_process"] is not None)
+    record = agent.wait_for(lambda r: mine(r) and r["peer_process"] is not None)
 
     assert (record["dst_ip"], record["dst_port"]) == (EXTERNAL_IP, 80)
     assert record["nat_src_ip"] == NODE_UPLINK_IP and record["nat_dst_ip"] is None
@@ -151,7 +188,9 @@ def test_records_page_with_after_and_limit(lab: NetLab, start_agent) -> None:
     agent = start_agent("--host-netns", lab.node_netns_path, "--poll-interval", FAST_POLL)
     ports = [lab.client("client", "tcp", CLUSTER_IP, 80, "pager", REQUEST, RESPONSE, 0)[1]
              for _ in range(3)]  # fmt: skip
-    agent.wait_until(lambda: {r["src_port"] for r in agent.latest().values()} >= set(ports))
+    client_ip = lab.pod_ips["client"]
+    agent.wait_until(lambda: {r["src_port"] for r in agent.latest().values()
+                              if r["src_ip"] == client_ip} >= set(ports))  # fmt: skip
 
     everything = agent.records(0, 10_000)
     seqs = [r["seq"] for r in everything["records"]]
@@ -198,8 +237,9 @@ def test_without_conntrack_it_says_so_and_goes_on_with_sockets(lab: NetLab, star
     agent = start_agent("--host-netns", "/nonexistent/netns", "--poll-interval", FAST_POLL)
     backend = lab.pod_ips["backend"]
     _client, port = lab.client("client", "tcp", backend, 8080, "direct", REQUEST, RESPONSE, 2)
+    mine = from_client(lab, "client", port)
 
-    record = agent.wait_for(lambda r: r["src_port"] == port and r["peer_process"] is not None)
+    record = agent.wait_for(lambda r: mine(r) and r["peer_process"] is not None)
 
     status = agent.status()
     assert status["conntrack"] is False and status["sock_diag"] is True
@@ -213,9 +253,10 @@ def test_procfs_fallback_sees_roles_and_processes(lab: NetLab, start_agent) -> N
     agent = start_agent("--host-netns", lab.node_netns_path, "--poll-interval", FAST_POLL,
                         "--sockets", "procfs")  # fmt: skip
     client, port = lab.client("client", "tcp", CLUSTER_IP, 80, "proc-client", REQUEST, RESPONSE, 2)
+    mine = from_client(lab, "client", port)
 
     record = agent.wait_for(
-        lambda r: r["src_port"] == port and r["process"] is not None and r["peer_netns"] is not None
+        lambda r: mine(r) and r["process"] is not None and r["peer_netns"] is not None
     )
 
     assert (record["observer"], record["source"]) == ("client", "procfs")

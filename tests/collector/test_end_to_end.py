@@ -393,13 +393,6 @@ def test_connection_shorter_than_a_poll_is_seen_through_conntrack(run: Run) -> N
     assert (record["observer"], record["source"]) == ("conntrack", "conntrack"), record
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="agent.py: a TCP connection seen by conntrack alone never gets its byte "
-    "counters while its conntrack entry lives (ctnetlink events carry counters only on "
-    "DESTROY; Agent._refresh_udp_counters queries UDP entries only), so bytes stay null "
-    "until the entry is destroyed (TIME_WAIT, 120 s) or the 300 s resync",
-)
 def test_connection_shorter_than_a_poll_has_its_bytes(run: Run) -> None:
     row = pod_row(run, "report", run.pod("web"), WEB_PORT)
     # Conntrack counts IP packets: the payload plus the headers of a few packets.
