@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from netsight.ui.connection_model import COLUMNS, PAGE_ROWS, RAW_ROLE, ConnectionTableModel
+from netsight.ui.empty_state import EmptyState, empty_message
 from netsight.ui.messages import notifier
 from netsight.ui.queries import ConnectionQuery, DataSource
 from netsight.ui.workers import Outcome, QueryRunner
@@ -85,6 +86,7 @@ class ConnectionsTab(QWidget):
         self._runner = runner
         self._source: DataSource | None = None
         self._query: ConnectionQuery | None = None
+        self._collector_deployed = False
         self.model = ConnectionTableModel(self)
         self.model.more_requested.connect(self._fetch_page)
         self.model.sort_requested.connect(self._resort)
@@ -125,15 +127,27 @@ class ConnectionsTab(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(header)
         layout.addWidget(self.table)
+        self.empty = EmptyState(self.table)
         runner.finished.connect(self._on_outcome)
 
     # -- querying --------------------------------------------------------------------------
 
     def set_source(self, source: DataSource | None) -> None:
+        # Answers from the old context's database are not wanted any more.
+        self._runner.cancel("connections")
+        self._runner.cancel("connections-page")
         self._source = source
         self._query = None
         self.model.set_result(pa.table({}), has_more=False)
         self.summary.setText("No data yet." if source is None else "Loading…")
+        self.empty.clear()
+
+    def set_collector_deployed(self, deployed: bool) -> None:
+        """Whether the collector runs; changes what the empty list suggests."""
+        if deployed != self._collector_deployed:
+            self._collector_deployed = deployed
+            if self.empty.isVisible():
+                self._show_empty_state()
 
     def refresh(self, base: ConnectionQuery) -> None:
         """Run `base` (level, time, filter) with the current sort, from the first page."""
@@ -176,11 +190,23 @@ class ConnectionsTab(QWidget):
         has_more = table.num_rows >= PAGE_ROWS
         if outcome.channel == "connections":
             self.model.set_result(table, has_more)
+            self._show_empty_state()
         else:
             self.model.append_page(table, has_more)
         shown = self.model.loaded_rows
         self.summary.setText(
             f"{shown:,} connection rows" + (" (scroll for more)" if has_more else "")
+        )
+
+    def _show_empty_state(self) -> None:
+        if self.model.loaded_rows or self._query is None:
+            self.empty.clear()
+            return
+        self.empty.show_message(
+            empty_message(
+                filtered=not self._query.filter.is_empty or self._query.until is not None,
+                collector_deployed=self._collector_deployed,
+            )
         )
 
     # -- user actions ----------------------------------------------------------------------

@@ -47,7 +47,7 @@ class Details:
     facts: tuple[tuple[str, str], ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
     owner_chain: tuple[str, ...] = ()
-    helm: str = ""
+    helm: tuple[tuple[str, str], ...] = ()  # (label, value): release, revision, status, chart
     ips: tuple[IpOwnership, ...] = ()
     incoming: tuple[Peer, ...] = ()
     outgoing: tuple[Peer, ...] = ()
@@ -92,7 +92,10 @@ def details_html(details: Details) -> str:
     if details.owner_chain:
         parts.append("<h4>Owner chain</h4>" + " → ".join(_e(o) for o in details.owner_chain))
     if details.helm:
-        parts.append(f"<h4>Helm</h4>{_e(details.helm)}")
+        rows = "".join(
+            f"<tr><td class='muted'>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in details.helm
+        )
+        parts.append(f"<h4>Helm release</h4><table cellspacing='2'>{rows}</table>")
     if details.labels:
         rows = "".join(
             f"<tr><td class='muted'>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in details.labels

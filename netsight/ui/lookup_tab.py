@@ -236,6 +236,7 @@ class LookupTab(QWidget):
         runner.finished.connect(self._on_outcome)
 
     def set_source(self, source: DataSource | None) -> None:
+        self._runner.cancel("lookup")  # an answer from the old context is not wanted
         self._source = source
 
     def set_since(self, since: float | None) -> None:

@@ -31,11 +31,13 @@ from PySide6.QtWidgets import (
 
 from netsight.ui.connections_tab import ConnectionsTab
 from netsight.ui.details import Details, DetailsPanel
+from netsight.ui.empty_state import ACTION_CLEAR_SEARCH, ACTION_DEPLOY
 from netsight.ui.lookup_tab import LookupTab
 from netsight.ui.messages import ErrorBanner, notifier
 from netsight.ui.queries import LEVEL_TITLES, LEVELS, ConnectionQuery, DataSource, GraphQuery
 from netsight.ui.search import SearchFilter, Vocabulary, complete, parse_search
-from netsight.ui.status import StatusPanel
+from netsight.ui.status import SessionStatus, StatusPanel
+from netsight.ui.time_dialog import TimeRangeDialog, describe
 from netsight.ui.timerange import CUSTOM, PRESETS, TimeRange
 from netsight.ui.topology_tab import TopologyTab
 from netsight.ui.workers import Outcome, QueryRunner
@@ -46,6 +48,8 @@ logger = logging.getLogger(__name__)
 SEARCH_DELAY_MS = 300
 # Live data changes re-query at most this often.
 REFRESH_COALESCE_MS = 1500
+# While a context's previous session still stops, its reopening is retried this often.
+CLOSING_POLL_MS = 100
 ALL_NAMESPACES = "All namespaces"
 TAB_TOPOLOGY, TAB_CONNECTIONS, TAB_LOOKUP = 0, 1, 2
 
@@ -64,7 +68,7 @@ class Session(Protocol):
 
     def start(self) -> None: ...
 
-    def close(self) -> None: ...
+    def close(self, wait: bool = True) -> Any: ...
 
 
 SessionFactory = Callable[[str], Any]  # returns a Session-like QObject
@@ -90,6 +94,15 @@ class MainWindow(QMainWindow):
         self.runner.finished.connect(self._on_outcome)
         self.filter = SearchFilter()
         self.vocabulary = Vocabulary()
+        self.custom_range = TimeRange(CUSTOM)
+        self.time_dialog: TimeRangeDialog | None = None
+        self._time_index = 1
+        # Sessions still stopping in the background, by context (see switch_context).
+        self._closing: dict[str, Any] = {}
+        self._pending_context: str | None = None
+        self._closing_timer = QTimer(self)
+        self._closing_timer.setInterval(CLOSING_POLL_MS)
+        self._closing_timer.timeout.connect(self._open_pending_context)
 
         self._build_toolbar()
         self.banner = ErrorBanner(self)
@@ -159,6 +172,10 @@ class MainWindow(QMainWindow):
         self.time_box.setObjectName("timeRange")
         for key, label, _length in PRESETS:
             self.time_box.addItem(label, key)
+        self.time_box.addItem("Custom…", CUSTOM)
+        self.time_box.setItemData(
+            len(PRESETS), "Pick a start and end time", Qt.ItemDataRole.ToolTipRole
+        )
         self.time_box.setCurrentIndex(1)
         self.search = QLineEdit()
         self.search.setObjectName("searchBox")
@@ -201,7 +218,7 @@ class MainWindow(QMainWindow):
 
         cluster = self.menuBar().addMenu("&Cluster")
         self.deploy_action = QAction("Deploy collector…", self)
-        self.deploy_action.setShortcut(QKeySequence("Ctrl+Shift+D"))
+        self.deploy_action.setShortcut(QKeySequence("Ctrl+D"))
         self.deploy_action.triggered.connect(self.deploy_collector)
         self.remove_action = QAction("Remove collector…", self)
         self.remove_action.triggered.connect(self.remove_collector)
@@ -233,7 +250,7 @@ class MainWindow(QMainWindow):
         self.context_box.activated.connect(lambda _i: self.switch_context(self.current_context()))
         self.namespace_box.currentIndexChanged.connect(lambda _i: self.refresh())
         self.level_box.currentIndexChanged.connect(lambda _i: self.refresh())
-        self.time_box.currentIndexChanged.connect(lambda _i: self.refresh())
+        self.time_box.currentIndexChanged.connect(self._on_time_changed)
         self.search.textEdited.connect(self._on_search_edited)
         self.search.returnPressed.connect(self.apply_search)
         self.topology.node_selected.connect(self._on_node_selected)
@@ -243,6 +260,8 @@ class MainWindow(QMainWindow):
         self.details.lookup_requested.connect(self.look_up)
         self.details.select_requested.connect(lambda name: self.focus_in_topology("", name))
         self.topology.view.node_context_menu.connect(self._node_menu)
+        self.topology.empty.action_requested.connect(self._on_empty_action)
+        self.connections.empty.action_requested.connect(self._on_empty_action)
 
     # -- contexts and sessions -------------------------------------------------------------
 
@@ -288,7 +307,27 @@ class MainWindow(QMainWindow):
             return
         if self.session is not None and self.session.context == name:
             return
-        self._close_session()
+        self._close_session(wait=False)
+        closer = self._closing.get(name)
+        if closer is not None and closer.is_alive():
+            # Its database is still held by the stopping session: open it once released.
+            self._pending_context = name
+            self._closing_timer.start()
+            return
+        self._open_context(name)
+
+    def _open_pending_context(self) -> None:
+        self._closing = {c: t for c, t in self._closing.items() if t.is_alive()}
+        name = self._pending_context
+        if name is None or name not in self._closing:
+            self._closing_timer.stop()
+            self._pending_context = None
+            if name is not None and self.current_context() == name:
+                self._open_context(name)
+
+    def _open_context(self, name: str) -> None:
+        if self._factory is None:
+            return
         try:
             session = self._factory(name)
         except Exception as error:  # noqa: BLE001 - a context that cannot open is told, not fatal
@@ -298,6 +337,7 @@ class MainWindow(QMainWindow):
         self.session = session
         self.settings.setValue("context", name)
         session.status_changed.connect(self.status_panel.show)
+        session.status_changed.connect(self._on_status)
         session.data_changed.connect(self.schedule_refresh)
         session.vocabulary_changed.connect(self._on_vocabulary)
         for tab in (self.topology, self.connections, self.lookup):
@@ -307,13 +347,25 @@ class MainWindow(QMainWindow):
         self.session_changed.emit(session)
         self.refresh()
 
-    def _close_session(self) -> None:
+    def _close_session(self, wait: bool = True) -> None:
+        """Stop the current session; without `wait` it finishes in the background."""
+        self._pending_context = None
         if self.session is None:
             return
         session, self.session = self.session, None
         for tab in (self.topology, self.connections, self.lookup):
             tab.set_source(None)
-        session.close()
+        self.runner.cancel("details")
+        try:
+            session.status_changed.disconnect(self.status_panel.show)
+            session.status_changed.disconnect(self._on_status)
+            session.data_changed.disconnect(self.schedule_refresh)
+            session.vocabulary_changed.disconnect(self._on_vocabulary)
+        except (RuntimeError, TypeError):
+            pass
+        closer = session.close(wait=wait)
+        if closer is not None:
+            self._closing[session.context] = closer
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -323,7 +375,53 @@ class MainWindow(QMainWindow):
 
     def time_range(self) -> TimeRange:
         key = str(self.time_box.currentData())
-        return TimeRange(key) if key != CUSTOM else TimeRange(CUSTOM)
+        return TimeRange(key) if key != CUSTOM else self.custom_range
+
+    def _on_time_changed(self, index: int) -> None:
+        if self.time_box.itemData(index) != CUSTOM:
+            self._time_index = index
+            self.refresh()
+            return
+        # Custom: ask for the bounds first; cancelling goes back to the last choice.
+        if self.time_dialog is not None:
+            return
+        dialog = TimeRangeDialog(self.custom_range, self)
+        dialog.finished.connect(lambda result: self._on_time_dialog(dialog, result))
+        self.time_dialog = dialog
+        dialog.open()
+
+    def _on_time_dialog(self, dialog: TimeRangeDialog, result: int) -> None:
+        self.time_dialog = None
+        dialog.deleteLater()
+        if result != TimeRangeDialog.DialogCode.Accepted:
+            self.time_box.setCurrentIndex(self._time_index)
+            return
+        self.set_custom_range(dialog.time_range())
+
+    def set_custom_range(self, time_range: TimeRange) -> None:
+        """Show exactly [since, until] in every view."""
+        self.custom_range = time_range
+        index = self.time_box.findData(CUSTOM)
+        self.time_box.setItemText(index, f"Custom: {describe(time_range)}")
+        self._time_index = index
+        self.time_box.blockSignals(True)
+        self.time_box.setCurrentIndex(index)
+        self.time_box.blockSignals(False)
+        self.refresh()
+
+    def _on_status(self, status: SessionStatus) -> None:
+        for tab in (self.topology, self.connections):
+            tab.set_collector_deployed(status.collector_deployed)
+
+    def _on_empty_action(self, action: str) -> None:
+        if action == ACTION_DEPLOY:
+            self.deploy_collector()
+        elif action == ACTION_CLEAR_SEARCH:
+            self.search.clear()
+            self.namespace_box.setCurrentIndex(0)
+            self.apply_search()
+            if len(self.topology.crumbs) > 1:
+                self.topology.go_up(0)
 
     def effective_filter(self) -> SearchFilter:
         namespace = str(self.namespace_box.currentData() or "")
@@ -478,8 +576,19 @@ class MainWindow(QMainWindow):
         if level in LEVELS:
             self.level_box.setCurrentIndex(LEVELS.index(level))
         time_key = self.settings.value("timeRange", "", type=str)
-        if self.time_box.findData(time_key) >= 0:
+        since = self.settings.value("customSince", None)
+        until = self.settings.value("customUntil", None)
+        if time_key == CUSTOM and since is not None and until is not None:
+            self.custom_range = TimeRange(CUSTOM, float(str(since)), float(str(until)))
+            index = self.time_box.findData(CUSTOM)
+            self.time_box.setItemText(index, f"Custom: {describe(self.custom_range)}")
+            self.time_box.blockSignals(True)
+            self.time_box.setCurrentIndex(index)
+            self.time_box.blockSignals(False)
+            self._time_index = index
+        elif time_key != CUSTOM and self.time_box.findData(time_key) >= 0:
             self.time_box.setCurrentIndex(self.time_box.findData(time_key))
+            self._time_index = self.time_box.currentIndex()
         text = str(self.settings.value("search", "", type=str) or "")
         if text:
             self.search.setText(text)
@@ -488,6 +597,9 @@ class MainWindow(QMainWindow):
     def _save_filters(self) -> None:
         self.settings.setValue("level", self.level)
         self.settings.setValue("timeRange", str(self.time_box.currentData()))
+        if self.custom_range.since_s is not None and self.custom_range.until_s is not None:
+            self.settings.setValue("customSince", self.custom_range.since_s)
+            self.settings.setValue("customUntil", self.custom_range.until_s)
         self.settings.setValue("search", self.search.text())
 
     def save_settings(self) -> None:
@@ -501,8 +613,14 @@ class MainWindow(QMainWindow):
         """Stop every timer, worker and session; safe to call twice."""
         self._search_timer.stop()
         self._refresh_timer.stop()
+        self._closing_timer.stop()
+        if self.time_dialog is not None:
+            self.time_dialog.reject()
         self.topology.close_down()
         self._close_session()
+        for closer in self._closing.values():
+            closer.join()
+        self._closing.clear()
         self.runner.close()
 
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import networkx as nx
 import pyarrow as pa
 
+from netsight.topology.graph import DEFAULT_MAX_VISIBLE_NODES, DrillSpec
 from netsight.ui.details import Details
 from netsight.ui.search import SearchFilter, Vocabulary
 
@@ -30,8 +31,6 @@ LEVEL_TITLES = {
     "app": "Applications",
     "namespace": "Namespaces",
 }
-# The level a collapsed view falls back to, and the one a drill-down opens.
-LEVEL_UP = {"pod": "workload", "workload": "app", "service": "app", "app": "namespace"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +51,11 @@ class GraphQuery:
     since: float | None
     until: float | None
     filter: SearchFilter = SearchFilter()
-    # Drill-down: only the members of this node of the level above (kind, namespace, name).
-    focus: tuple[str, str | None, str] | None = None
-    max_nodes: int = 500
+    # Drill-down: the members of one namespace, application or workload (topology's spec).
+    drill: DrillSpec | None = None
+    # External groups drawn address by address instead of as one node ("public", ...).
+    expanded_groups: frozenset[str] = frozenset()
+    max_nodes: int = DEFAULT_MAX_VISIBLE_NODES
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@ A LiveSession owns the context's DuckDB file, an API client, an Inventory
 collector agents. All of that runs in one background thread with a stop
 flag and short sleeps; the GUI sees only queued signals: a SessionStatus a
 few times a second at most, `data_changed` once per burst of new data, and
-the completion vocabulary. Nothing here writes to the cluster; deploying and
+the completion vocabulary. Details the store does not keep (Helm revisions,
+the owner chain between a pod and its workload) are answered from the live
+inventory under a lock (`owner_chain`, `release`). Nothing here writes to the cluster; deploying and
 removing the collector happen only through `deploy`/`remove`, which the
 user's dialog calls.
 """
@@ -69,8 +71,18 @@ class LiveSession(QObject):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db_path = path
         self.store = open_store(path)
-        self.source = StoreDataSource(self.store)
+        self.source = StoreDataSource(self.store, live=self)
+        # Live facts for the details panel; filled by the loop, read by workers.
+        # TODO: drop the second workload index once OwnershipHistory offers
+        # owner_chain(uid) publicly (it keeps the same index privately).
+        self._facts_lock = threading.Lock()
+        self._workloads: Any = None
+        self._workload_uids: dict[tuple[str, str | None, str], str] = {}
+        self._pod_controllers: dict[tuple[str | None, str], Any] = {}
+        self._releases: list[Any] = []
         self._stop = threading.Event()
+        # Set after a deploy or removal: read the collector's state on the next tick.
+        self._check_collector = threading.Event()
         self._thread: threading.Thread | None = None
         self._api: Any = None
         self._api_lock = threading.Lock()
@@ -82,12 +94,27 @@ class LiveSession(QObject):
         self._thread = threading.Thread(target=self._run, name=f"session-{self.context}")
         self._thread.start()
 
-    def close(self) -> None:
-        """Stop the loop, the informers and the store; returns when all have ended."""
+    def close(self, wait: bool = True) -> threading.Thread | None:
+        """Stop the loop, the informers and the store.
+
+        With `wait`, returns when all have ended. Without, the loop (which
+        may sit in a slow API call) is joined by a short-lived thread that
+        is returned, so the GUI thread never waits on the network.
+        """
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        if not wait:
+            closer = threading.Thread(
+                target=self._finish_close, name=f"session-close-{self.context}"
+            )
+            closer.start()
+            return closer
+        self._finish_close()
+        return None
+
+    def _finish_close(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join()
         try:
             self.store.close()
         except Exception:  # noqa: BLE001 - closing must not fail the app's exit
@@ -103,12 +130,18 @@ class LiveSession(QObject):
     def deploy(self, progress: Callable[[Any], None], cancel: threading.Event) -> Any:
         from netsight.collector.deploy import CollectorDeployer
 
-        return CollectorDeployer(self._require_api()).deploy(progress=progress, cancel=cancel)
+        try:
+            return CollectorDeployer(self._require_api()).deploy(progress=progress, cancel=cancel)
+        finally:
+            self._check_collector.set()
 
     def remove(self, progress: Callable[[Any], None], cancel: threading.Event) -> Any:
         from netsight.collector.deploy import CollectorDeployer
 
-        return CollectorDeployer(self._require_api()).remove()
+        try:
+            return CollectorDeployer(self._require_api()).remove()
+        finally:
+            self._check_collector.set()
 
     def _require_api(self) -> Any:
         api = self.api_client()
@@ -117,6 +150,53 @@ class LiveSession(QObject):
 
             api = api_client_for(self.context, self.kubeconfig)
         return api
+
+    # -- live facts (called from worker threads) ------------------------------------------
+
+    def owner_chain(self, kind: str, namespace: str | None, name: str) -> tuple[str, ...]:
+        """Owners above a pod or workload, nearest first ("ReplicaSet x", "Deployment y")."""
+        from netsight.identity.workloads import Ref
+
+        with self._facts_lock:
+            if self._workloads is None:
+                return ()
+            skip = 0
+            if kind == "Pod":
+                ref = self._pod_controllers.get((namespace, name))
+            else:
+                uid = self._workload_uids.get((kind, namespace, name))
+                ref, skip = (Ref(kind, name, uid), 1) if uid else (None, 0)
+            chain = self._workloads.chain(ref, namespace) if ref is not None else []
+            return tuple(f"{w.kind} {w.name}" for w in chain[skip:])
+
+    def release(self, namespace: str | None, name: str) -> Any | None:
+        """The live revision of Helm release `name` (in `namespace` when there is one)."""
+        with self._facts_lock:
+            releases = [r for r in self._releases if r.name == name]
+        for candidate in releases:
+            if candidate.namespace == namespace:
+                return candidate
+        return releases[0] if releases else None
+
+    def _track(self, kind: str, event_type: str, obj: dict[str, Any]) -> None:
+        """Keep what owner_chain needs; called with the facts lock held."""
+        from netsight.identity.workloads import WORKLOAD_KINDS, WorkloadIndex, controller_of
+
+        meta = obj.get("metadata") or {}
+        if kind == "Pod":
+            key = (meta.get("namespace"), meta.get("name") or "")
+            if event_type == "DELETED":
+                self._pod_controllers.pop(key, None)
+            else:
+                self._pod_controllers[key] = controller_of(meta)
+        elif kind in WORKLOAD_KINDS:
+            if self._workloads is None:
+                self._workloads = WorkloadIndex()
+            self._workloads.apply(kind, event_type, obj)
+            if meta.get("uid") and event_type != "DELETED":
+                self._workload_uids[(kind, meta.get("namespace"), meta.get("name") or "")] = meta[
+                    "uid"
+                ]
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -139,13 +219,17 @@ class LiveSession(QObject):
                     inventory, puller, deployer = self._connect()
                     next_connect = now + RECONNECT_S
                 if inventory is not None:
-                    pending_events += _drain(inventory, history, self._stop)
+                    with self._facts_lock:
+                        pending_events += _drain(inventory, history, self._stop, self._track)
                     if pending_events and now >= next_write:
                         self._write_ownership(history)
+                        with self._facts_lock:
+                            self._releases = list(history.releases())
                         pending_events, next_write = 0, now + OWNERSHIP_WRITE_S
                         self.data_changed.emit()
                         self.vocabulary_changed.emit(self._vocabulary())
-                if deployer is not None and now >= next_check:
+                if deployer is not None and (now >= next_check or self._check_collector.is_set()):
+                    self._check_collector.clear()
                     collector = self._collector_state(deployer)
                     next_check = now + COLLECTOR_CHECK_S
                 if puller is not None and collector is not None and now >= next_pull:
@@ -246,7 +330,13 @@ class LiveSession(QObject):
             self.status_changed.emit(updated)
 
 
-def _drain(inventory: Any, history: Any, stop: threading.Event, limit: int = 20_000) -> int:
+def _drain(
+    inventory: Any,
+    history: Any,
+    stop: threading.Event,
+    track: Callable[[str, str, dict[str, Any]], None],
+    limit: int = 20_000,
+) -> int:
     """Apply waiting inventory events (a bounded batch so stop stays responsive)."""
     applied = 0
     while applied < limit and not stop.is_set():
@@ -255,6 +345,7 @@ def _drain(inventory: Any, history: Any, stop: threading.Event, limit: int = 20_
         except queue.Empty:
             break
         history.apply(event.kind, event.type, event.obj, event.observed_at)
+        track(event.kind, event.type, event.obj)
         applied += 1
     return applied
 

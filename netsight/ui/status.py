@@ -71,8 +71,8 @@ class StatusPanel:
         text = f"{_dot(_API_COLOURS.get(state, '#6c757d'))} API {state}"
         tip = status.api_reason or f"Kubernetes API of {status.context or 'no context'}: {state}"
         if status.forbidden_kinds:
-            text += f" · {len(status.forbidden_kinds)} kinds forbidden"
-            tip += "\n\nNot watched:\n" + "\n".join(
+            text += " · forbidden for some kinds"
+            tip += f"\n\nNot watched ({len(status.forbidden_kinds)} kinds):\n" + "\n".join(
                 f"• {kind}: {reason}" for kind, reason in sorted(status.forbidden_kinds.items())
             )
         self.api.setText(text)

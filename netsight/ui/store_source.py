@@ -1,183 +1,170 @@
 """Answers the views' questions from one context's DuckDB store.
 
 This is the only UI module that knows the store's API: it turns the search
-filter into the store's Filter, connection rows into graphs and details, and
-ownership history into lookup results. Every method runs on a worker thread;
-the store serialises its own connection.
+filter into the store's Filter, lets `netsight.topology` shape the rows into
+the graph (external groups, collapse, drill-down), and reads details and
+ownership history. Every method runs on a worker thread; the store
+serialises its own connection. What only the live cluster knows (Helm
+revisions, the full owner chain) comes from an optional LiveFacts.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import time
 from collections.abc import Hashable
-from typing import Any
+from typing import Any, Protocol
 
-import networkx as nx
 import pyarrow as pa
 
 from netsight.store.querying import Filter
+from netsight.topology.graph import (
+    APP_KIND,
+    EXTERNAL,
+    NAMESPACE_KIND,
+    DrillSpec,
+    TopologySettings,
+    build_graph,
+    build_view,
+    member_subgraph,
+)
 from netsight.ui.details import Details, IpOwnership, Peer
 from netsight.ui.queries import (
-    LEVEL_UP,
     ConnectionQuery,
     GraphQuery,
     GraphResult,
     LookupResult,
     OwnerSpan,
 )
+from netsight.ui.row_filters import apply_client_filters, needs_client_filter
 from netsight.ui.search import SearchFilter, Vocabulary
 
 logger = logging.getLogger(__name__)
 
-# Kinds the store reports per level, drawn with the matching symbol.
-LEVEL_KIND = {"workload": "Workload", "app": "App", "namespace": "Namespace"}
 # Rows read to build one graph; more than this is beyond any readable map.
 GRAPH_ROW_LIMIT = 50_000
+# Rows read for one details panel; the Connections tab has the rest.
+DETAILS_ROW_LIMIT = 2000
+# Kinds that name one workload (a node at workload level, or a drilled owner).
+WORKLOAD_KINDS = frozenset(
+    {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet", "Workload"}
+)
 
 
-def store_filter(search: SearchFilter, focus: tuple[str, str | None, str] | None = None) -> Filter:
-    """The store's Filter for a search; names beyond the first narrow nothing further."""
-    namespaces = search.namespaces
-    name = search.names[0] if search.names else None
-    apps = search.apps
-    if focus is not None:
-        kind, namespace, focus_name = focus
-        if kind == "Namespace":
-            namespaces = (focus_name,)
-        elif kind in ("App", "Application"):
-            apps = (focus_name,)
-        else:
-            name = focus_name
-            if namespace:
-                namespaces = (namespace,)
-    return Filter(
-        namespaces=namespaces,
-        apps=apps,
-        ports=search.ports,
-        cidrs=search.ips + search.cidrs,
-        name=name,
-        external_only=search.external,
-        protos=search.protos,
-    )
+class LiveFacts(Protocol):
+    """What the live session knows beyond the store (see session.py)."""
+
+    def owner_chain(self, kind: str, namespace: str | None, name: str) -> tuple[str, ...]:
+        """Owners above an object, nearest first, as "Kind name" (empty when unknown)."""
+        ...
+
+    def release(self, namespace: str | None, name: str) -> Any | None:
+        """The live revision of a Helm release (identity.apps.HelmRelease), if seen."""
+        ...
 
 
-def _node_key(kind: Any, namespace: Any, name: Any) -> str:
-    return f"{kind or '?'}:{namespace or ''}/{name or ''}"
+def store_filter(search: SearchFilter, drill: DrillSpec | None = None) -> Filter:
+    """The store's Filter for a search, narrowed to a drill-down's owner when given.
 
-
-def graph_from_rows(table: pa.Table, level: str) -> nx.DiGraph:
-    """A directed graph with one node per end and one edge per (src, dst), summing traffic."""
-    graph = nx.DiGraph()
-    for row in table.to_pylist():
-        ends = []
-        for end in ("src", "dst"):
-            kind = row.get(f"{end}_kind") or "?"
-            if kind in ("Pod", "Workload", "App", "Namespace") or kind not in (
-                "Service",
-                "External",
-                "Node",
-                "ApiServer",
-                "UnknownPod",
-                "UnknownService",
-            ):
-                kind = LEVEL_KIND.get(level, kind)
-            namespace, name = row.get(f"{end}_namespace"), row.get(f"{end}_name")
-            key = _node_key(kind, namespace, name)
-            if key not in graph:
-                graph.add_node(key, kind=kind, namespace=namespace, name=name, label=name or key)
-            ends.append(key)
-        src, dst = ends
-        if graph.has_edge(src, dst):
-            edge = graph.edges[src, dst]
-            edge["bytes"] += int(row.get("bytes_sent") or 0) + int(row.get("bytes_received") or 0)
-            edge["connections"] += int(row.get("connections") or 0)
-        else:
-            graph.add_edge(
-                src,
-                dst,
-                bytes=int(row.get("bytes_sent") or 0) + int(row.get("bytes_received") or 0),
-                connections=int(row.get("connections") or 0),
-            )
-    return graph
-
-
-class _RetryingStore:
-    """Forwards to the Store, retrying a call that met another call's unfinished result.
-
-    TODO: drop once Store no longer leaves a DuckDB result open after
-    `execute(...).fetchone()` (cursor, record_count, identity_at); until then
-    a query that runs right after one of those fails with "unfinished result".
+    Names beyond the first narrow nothing further (the store takes one).
     """
-
-    ATTEMPTS = 6
-    PAUSE_S = 0.15
-
-    def __init__(self, store: Any) -> None:
-        self._store = store
-
-    def __getattr__(self, name: str) -> Any:
-        target = getattr(self._store, name)
-        if not callable(target):
-            return target
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            for attempt in range(self.ATTEMPTS):
-                try:
-                    return target(*args, **kwargs)
-                except Exception as error:
-                    if "unfinished result" not in str(error) or attempt == self.ATTEMPTS - 1:
-                        raise
-                    logger.debug("Store call %s met an unfinished result; retrying.", name)
-                    time.sleep(self.PAUSE_S)
-            raise AssertionError("unreachable")
-
-        return call
+    fields: dict[str, Any] = {
+        "namespaces": search.namespaces,
+        "apps": search.apps,
+        "ports": search.ports,
+        "cidrs": search.ips + search.cidrs,
+        "name": search.names[0] if search.names else None,
+        "external_only": search.external,
+        "protos": search.protos,
+    }
+    if drill is not None:
+        fields.update(drill.filter_fields())
+    return Filter(**fields)
 
 
 class StoreDataSource:
     """DataSource over an open Store."""
 
-    def __init__(self, store: Any) -> None:
-        self.store = _RetryingStore(store)
+    def __init__(self, store: Any, live: LiveFacts | None = None) -> None:
+        self.store = store
+        self.live = live
 
     def close(self) -> None:
         return None
 
+    # -- connections and graph -------------------------------------------------------------
+
+    def _rows(
+        self,
+        level: str,
+        search: SearchFilter,
+        *,
+        since: float | None,
+        until: float | None,
+        drill: DrillSpec | None = None,
+        order_by: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> pa.Table:
+        """Connections at `level`; filters the store lacks are applied to its result."""
+        client_side = needs_client_filter(search)
+        table = self.store.connections(
+            level,
+            since=since,
+            until=until,
+            filter=store_filter(search, drill),
+            order_by=order_by,
+            # Paging must follow the client-side filter, so it cannot run in SQL then.
+            limit=None if client_side else limit,
+            offset=None if client_side else offset,
+        )
+        if not client_side:
+            return table
+        table = apply_client_filters(table, search)
+        start = offset or 0
+        return table.slice(start, limit) if limit is not None else table.slice(start)
+
     def connections(self, query: ConnectionQuery) -> pa.Table:
-        order = f"{query.order_by} {'DESC' if query.descending else 'ASC'}"
-        return self.store.connections(
+        return self._rows(
             query.level,
+            query.filter,
             since=query.since,
             until=query.until,
-            filter=store_filter(query.filter),
-            order_by=order,
+            order_by=f"{query.order_by} {'DESC' if query.descending else 'ASC'}",
             limit=query.limit,
             offset=query.offset,
         )
 
     def graph(self, query: GraphQuery) -> GraphResult:
-        level, note = query.level, ""
-        while True:
-            table = self.store.connections(
+        """The graph for a level (collapsing when too big) or for a drill-down's members."""
+        settings = TopologySettings(max_visible_nodes=query.max_nodes)
+
+        def fetch(level: str) -> pa.Table:
+            return self._rows(
                 level,
+                query.filter,
                 since=query.since,
                 until=query.until,
-                filter=store_filter(query.filter, query.focus),
+                drill=query.drill,
                 order_by="bytes_sent DESC",
                 limit=GRAPH_ROW_LIMIT,
             )
-            graph = graph_from_rows(table, level)
-            up = LEVEL_UP.get(level)
-            if graph.number_of_nodes() <= query.max_nodes or up is None or query.focus:
-                break
-            note = (
-                f"{graph.number_of_nodes():,} nodes at {level} level is more than "
-                f"{query.max_nodes:,} can be read; showing the {up} level instead. "
-                "Double-click a node or narrow the search to see its members."
+
+        if query.drill is None:
+            view = build_view(
+                fetch, query.level, settings=settings, expanded_groups=query.expanded_groups
             )
-            level = up
-        return GraphResult(graph, level, note)
+            return GraphResult(view.graph, view.level, view.note or "")
+        level = query.drill.level
+        graph = build_graph(
+            fetch(level),
+            level,
+            expanded_groups=query.expanded_groups,
+            grouping=settings.grouping(),
+        )
+        return GraphResult(member_subgraph(graph, query.drill), level, "")
+
+    # -- IP lookup -------------------------------------------------------------------------
 
     def lookup(self, ip: str, at: float | None, since: float | None) -> LookupResult:
         connections = self.store.connections(
@@ -235,101 +222,153 @@ class StoreDataSource:
             note=note,
         )
 
+    # -- details ---------------------------------------------------------------------------
+
     def details(
         self, node: Hashable, attrs: dict[str, Any], since: float | None, until: float | None
     ) -> Details:
         kind = str(attrs.get("kind", "?"))
         name = str(attrs.get("name") or node)
-        namespace = attrs.get("namespace")
-        level = {"Namespace": "namespace", "App": "app", "Workload": "workload"}.get(kind, "pod")
-        if kind == "Service":
-            level = "service"
+        namespace = attrs.get("namespace") or None
+        level = str(attrs.get("level") or "pod")
+
+        # Its connections, split by direction.
         rows = self.store.connections(
             level,
             since=since,
             until=until,
-            filter=Filter(name=name, namespaces=(namespace,) if namespace else ()),
+            filter=_details_filter(kind, namespace, name),
             order_by="bytes_sent DESC",
-            limit=2000,
+            limit=DETAILS_ROW_LIMIT,
         ).to_pylist()
-        incoming, outgoing = [], []
-        for row in rows:
-            total = int(row.get("bytes_sent") or 0) + int(row.get("bytes_received") or 0)
-            if row.get("dst_name") == name and row.get("dst_namespace") == namespace:
-                peer = f"{row.get('src_namespace') or ''}/{row.get('src_name')}".lstrip("/")
-                incoming.append(
-                    Peer(
-                        peer,
-                        row.get("dst_port"),
-                        str(row.get("proto")),
-                        int(row.get("connections") or 0),
-                        total,
-                    )
-                )
-            elif row.get("src_name") == name and row.get("src_namespace") == namespace:
-                peer = f"{row.get('dst_namespace') or ''}/{row.get('dst_name')}".lstrip("/")
-                outgoing.append(
-                    Peer(
-                        peer,
-                        row.get("dst_port"),
-                        str(row.get("proto")),
-                        int(row.get("connections") or 0),
-                        total,
-                    )
-                )
+        incoming = tuple(_peers(rows, "dst", "src", kind, namespace, name))
+        outgoing = tuple(_peers(rows, "src", "dst", kind, namespace, name))
+
+        # What the store knows of its owners (pods, or the pods of a workload, ...).
         facts: list[tuple[str, str]] = [("Kind", kind)]
         if namespace:
             facts.append(("Namespace", str(namespace)))
+        if kind == EXTERNAL:
+            facts.append(("Group", str(attrs.get("label") or name)))
+            if attrs.get("members"):
+                facts.append(("Addresses", f"{int(attrs['members']):,}"))
         owners = self._owner_rows(kind, namespace, name)
         labels: tuple[tuple[str, str], ...] = ()
-        chain: tuple[str, ...] = ()
-        helm = ""
         ips: list[IpOwnership] = []
+        app = name if kind == APP_KIND else None
         if owners:
             first = owners[0]
-            if first.get("node"):
-                facts.append(("Node", str(first["node"])))
-            if first.get("workload_name"):
-                chain = (f"{kind} {name}", f"{first['workload_kind']} {first['workload_name']}")
-            if first.get("app"):
-                helm = f"release {first['app']}"
-                chain = (*chain, f"App {first['app']}") if chain else ()
-            labels = tuple(_parse_labels(first.get("labels")))
-            for owner in owners[:20]:
-                ips += [
-                    IpOwnership(r["ip"], str(owner.get("name")), r["valid_from"], r["valid_to"])
-                    for r in self.store.query_arrow(
-                        "SELECT ip, valid_from, valid_to FROM ownership WHERE owner_uid = $uid "
-                        "ORDER BY valid_from",
-                        {"uid": owner["uid"]},
-                    ).to_pylist()
-                ]
+            app = app or first.get("app")
+            if kind == "Pod" and first.get("workload_name"):
+                facts.append(("Workload", f"{first['workload_kind']} {first['workload_name']}"))
+            if kind in WORKLOAD_KINDS | {APP_KIND, NAMESPACE_KIND}:
+                pods = [o for o in owners if o.get("kind") == "Pod"]
+                facts.append(("Pods with addresses", f"{len(pods):,}"))
+            nodes = sorted({str(o["node"]) for o in owners if o.get("node")})
+            if nodes:
+                facts.append(("Node" if len(nodes) == 1 else "Nodes", ", ".join(nodes[:6])))
+            if kind not in (APP_KIND, NAMESPACE_KIND):
+                labels = tuple(_parse_labels(first.get("labels")))
+            ips = self._ips_of(owners)
+        if app and kind != APP_KIND:
+            facts.append(("Application", str(app)))
+
         return Details(
-            title=name,
+            title=name if kind != EXTERNAL else str(attrs.get("label") or name),
             kind=kind,
             facts=tuple(facts),
             labels=labels,
-            owner_chain=chain,
-            helm=helm,
+            owner_chain=self._owner_chain(kind, namespace, name, owners),
+            helm=self._helm(namespace, app) if app else (),
             ips=tuple(ips[:30]),
-            incoming=tuple(incoming),
-            outgoing=tuple(outgoing),
+            incoming=incoming,
+            outgoing=outgoing,
         )
 
-    def _owner_rows(self, kind: str, namespace: Any, name: str) -> list[dict[str, Any]]:
-        column = {"Workload": "workload_name", "App": "app", "Namespace": "namespace"}.get(
-            kind, "name"
+    def _owner_chain(
+        self, kind: str, namespace: str | None, name: str, owners: list[dict[str, Any]]
+    ) -> tuple[str, ...]:
+        """The object, the owners above it and its application: live when known, else stored."""
+        if kind in (APP_KIND, NAMESPACE_KIND, EXTERNAL):
+            return ()
+        chain: tuple[str, ...] = ()
+        if self.live is not None:
+            try:
+                chain = self.live.owner_chain(kind, namespace, name)
+            except Exception:  # noqa: BLE001 - the stored chain below still shows
+                logger.debug("Live owner chain of %s/%s failed.", namespace, name, exc_info=True)
+        first = owners[0] if owners else {}
+        if not chain and kind == "Pod" and first.get("workload_name"):
+            chain = (f"{first['workload_kind']} {first['workload_name']}",)
+        app = first.get("app")
+        tail = (f"Helm release {app}",) if app else ()
+        if not chain and not tail:
+            return ()
+        return (f"{kind} {name}", *chain, *tail)
+
+    def _helm(self, namespace: str | None, app: str) -> tuple[tuple[str, str], ...]:
+        release = None
+        if self.live is not None:
+            try:
+                release = self.live.release(namespace, app)
+            except Exception:  # noqa: BLE001 - the name alone still shows
+                logger.debug("Live Helm release %s failed.", app, exc_info=True)
+        if release is None:
+            return (("Release", app), ("Revision", "not known (no live Helm data)"))
+        chart = release.chart or "?"
+        if release.chart_version:
+            chart += f"-{release.chart_version}"
+        facts = [
+            ("Release", f"{release.name} (namespace {release.namespace})"),
+            ("Revision", str(release.revision)),
+            ("Status", str(release.status)),
+            ("Chart", chart),
+        ]
+        if release.app_version:
+            facts.append(("App version", str(release.app_version)))
+        return tuple(facts)
+
+    def _ips_of(self, owners: list[dict[str, Any]]) -> list[IpOwnership]:
+        names = {o["uid"]: str(o.get("name")) for o in owners[:20]}
+        table = self.store.query_arrow(
+            "SELECT owner_uid, ip, valid_from, valid_to FROM ownership "
+            "WHERE list_contains($uids, owner_uid) ORDER BY valid_from LIMIT 60",
+            {"uids": list(names)},
         )
+        return [
+            IpOwnership(r["ip"], names[r["owner_uid"]], r["valid_from"], r["valid_to"])
+            for r in table.to_pylist()
+        ]
+
+    def _owner_rows(self, kind: str, namespace: Any, name: str) -> list[dict[str, Any]]:
+        if kind == EXTERNAL:
+            return []
+        if kind == NAMESPACE_KIND:
+            column = "namespace"
+        elif kind == APP_KIND:
+            column = "app"
+        elif kind in WORKLOAD_KINDS:
+            column = "workload_name"
+        else:
+            column = "name"
         sql = f"SELECT * FROM owners WHERE {column} = $name"
         params: dict[str, Any] = {"name": name}
-        if namespace and kind != "Namespace":
+        if kind in WORKLOAD_KINDS and kind != "Workload":
+            sql += " AND workload_kind = $kind"
+            params["kind"] = kind
+        elif kind in ("Pod", "Service", "Node"):
+            sql += " AND kind = $kind"
+            params["kind"] = kind
+        if namespace and kind != NAMESPACE_KIND:
             sql += " AND namespace = $ns"
             params["ns"] = namespace
         try:
-            return self.store.query_arrow(sql + " LIMIT 50", params).to_pylist()
+            return self.store.query_arrow(sql + " LIMIT 200", params).to_pylist()
         except Exception:  # noqa: BLE001 - details are best effort; the rest still shows
             logger.debug("Reading owners of %s/%s failed.", namespace, name, exc_info=True)
             return []
+
+    # -- completion ------------------------------------------------------------------------
 
     def vocabulary(self) -> Vocabulary:
         def column(sql: str) -> tuple[str, ...]:
@@ -343,8 +382,61 @@ class StoreDataSource:
             namespaces=column("SELECT DISTINCT namespace FROM owners ORDER BY 1"),
             apps=column("SELECT DISTINCT app FROM owners ORDER BY 1"),
             nodes=column("SELECT DISTINCT node FROM owners ORDER BY 1"),
+            kinds=(
+                "Pod",
+                "Service",
+                *column("SELECT DISTINCT workload_kind FROM owners ORDER BY 1"),
+                "App",
+                "Namespace",
+                "Node",
+                "External",
+            ),
             names=column("SELECT DISTINCT name FROM owners ORDER BY 1 LIMIT 5000"),
         )
+
+
+def _details_filter(kind: str, namespace: str | None, name: str) -> Filter:
+    if kind == NAMESPACE_KIND:
+        return Filter(namespaces=(name,))
+    if kind == APP_KIND:
+        return Filter(apps=(name,), namespaces=(namespace,) if namespace else ())
+    if kind == EXTERNAL:
+        return Filter(external_only=True)
+    return Filter(name=name, namespaces=(namespace,) if namespace else ())
+
+
+def _peers(
+    rows: list[dict[str, Any]],
+    mine: str,
+    theirs: str,
+    kind: str,
+    namespace: str | None,
+    name: str,
+) -> list[Peer]:
+    """Rows whose `mine` end is the object, as peers named by their `theirs` end."""
+    peers = []
+    for row in rows:
+        if (
+            row.get(f"{mine}_kind") != kind
+            or row.get(f"{mine}_name") != name
+            or (row.get(f"{mine}_namespace") or None) != namespace
+        ):
+            continue
+        peer_ns = row.get(f"{theirs}_namespace")
+        peer_name = row.get(f"{theirs}_name")
+        if row.get(f"{theirs}_kind") == EXTERNAL and row.get(f"{theirs}_tag"):
+            peer_name = f"{peer_name} ({row[f'{theirs}_tag']})"
+        total = int(row.get("bytes_sent") or 0) + int(row.get("bytes_received") or 0)
+        peers.append(
+            Peer(
+                f"{peer_ns}/{peer_name}" if peer_ns else str(peer_name),
+                row.get("dst_port"),
+                str(row.get("proto")),
+                int(row.get("connections") or 0),
+                total,
+            )
+        )
+    return peers
 
 
 def _parse_labels(raw: Any) -> list[tuple[str, str]]:
@@ -353,8 +445,6 @@ def _parse_labels(raw: Any) -> list[tuple[str, str]]:
     if isinstance(raw, dict):
         return sorted((str(k), str(v)) for k, v in raw.items())
     try:
-        import json
-
         parsed = json.loads(raw)
         return sorted((str(k), str(v)) for k, v in parsed.items())
     except (ValueError, AttributeError):

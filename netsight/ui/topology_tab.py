@@ -1,11 +1,12 @@
 """The Topology tab: graph query plus force layout off the GUI thread, drawn by TopologyView.
 
 One worker job asks the DataSource for the graph of the current level,
-filter and drill-down focus, then lets that view's ForceLayout place it
-(new nodes settle near their neighbours, old ones stay, dragged ones are
-pinned). The GUI thread only copies the arrays into the view. A breadcrumb
-remembers the drill-down path; each step keeps its own layout so going back
-up shows the picture the user left.
+filter and drill-down (shaped by `netsight.topology`: external groups,
+collapse, members), then lets that view's ForceLayout place it (new nodes
+settle near their neighbours, old ones stay, dragged ones are pinned). The
+GUI thread only copies the arrays into the view. The topology package's
+Breadcrumb remembers the drill-down path; each step keeps its own layout so
+going back up shows the picture the user left.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Hashable
-from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx
@@ -30,38 +30,25 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from netsight.topology.graph import (
+    EXTERNAL,
+    POD,
+    Breadcrumb,
+    Crumb,
+    NotDrillableError,
+    drill_down,
+    expand_group,
+)
 from netsight.topology.layout import ForceLayout, LayoutResult
+from netsight.ui.empty_state import EmptyState, empty_message
 from netsight.ui.graph_scene import graph_for_export, positions_array, scene_from_graph
+from netsight.ui.legend import Legend
 from netsight.ui.messages import notifier
 from netsight.ui.queries import LEVEL_TITLES, DataSource, GraphQuery, GraphResult
 from netsight.ui.topology_view import TopologyView
 from netsight.ui.workers import Outcome, QueryRunner
 
 logger = logging.getLogger(__name__)
-
-# Double-click on a node of this kind opens the members one level down.
-DRILL_LEVEL = {
-    "Namespace": "app",
-    "App": "workload",
-    "Application": "app",
-    "Workload": "pod",
-    "Deployment": "pod",
-    "StatefulSet": "pod",
-    "DaemonSet": "pod",
-    "Job": "pod",
-    "CronJob": "pod",
-    "ReplicaSet": "pod",
-    "Service": "pod",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Crumb:
-    """One step of the drill-down path."""
-
-    level: str
-    focus: tuple[str, str | None, str] | None
-    title: str
 
 
 class TopologyTab(QWidget):
@@ -76,7 +63,9 @@ class TopologyTab(QWidget):
         self._runner = runner
         self._source: DataSource | None = None
         self._base: GraphQuery | None = None
-        self._crumbs: list[Crumb] = []
+        self._crumbs = Breadcrumb()
+        self._expanded: frozenset[str] = frozenset()
+        self._collector_deployed = False
         self._layouts: dict[Crumb, ForceLayout] = {}
         self._moved: dict[Crumb, dict[Hashable, tuple[float, float]]] = {}
         self._shown_key: Crumb | None = None
@@ -123,23 +112,38 @@ class TopologyTab(QWidget):
         layout.addWidget(self.note)
         layout.addWidget(self.view, 1)
         self.note.hide()
+        self.legend = Legend(self.view)
+        self.empty = EmptyState(self.view)
         runner.finished.connect(self._on_outcome)
 
     # -- querying --------------------------------------------------------------------------
 
     def set_source(self, source: DataSource | None) -> None:
         self._cancel.set()
+        self._runner.cancel("graph")
         self._source = source
         self._layouts.clear()
         self._moved.clear()
         self._shown_key = None
+        self._expanded = frozenset()
         self.graph = None
+        self.result = None
         self.view.clear_graph()
+        self.legend.hide()
+        self.empty.clear()
+
+    def set_collector_deployed(self, deployed: bool) -> None:
+        """Whether the collector runs; changes what the empty view suggests."""
+        if deployed != self._collector_deployed:
+            self._collector_deployed = deployed
+            if self.empty.isVisible():
+                self._show_empty_state()
 
     def set_base(self, base: GraphQuery) -> None:
         """New level, time or filter from the window; resets the drill-down when the level moves."""
         if self._base is None or base.level != self._base.level or not self._crumbs:
-            self._crumbs = [Crumb(base.level, None, LEVEL_TITLES.get(base.level, base.level))]
+            title = f"All {LEVEL_TITLES.get(base.level, base.level).lower()}"
+            self._crumbs = Breadcrumb.root(base.level, title)
             self._rebuild_breadcrumb()
         self._base = base
 
@@ -147,11 +151,17 @@ class TopologyTab(QWidget):
     def crumbs(self) -> list[Crumb]:
         return list(self._crumbs)
 
+    @property
+    def expanded_groups(self) -> frozenset[str]:
+        return self._expanded
+
     def refresh(self, fresh: bool = False) -> None:
         if self._source is None or self._base is None or not self._crumbs:
             return
-        crumb = self._crumbs[-1]
-        query = dataclasses.replace(self._base, level=crumb.level, focus=crumb.focus)
+        crumb = self._crumbs.current
+        query = dataclasses.replace(
+            self._base, level=crumb.level, drill=crumb.spec, expanded_groups=self._expanded
+        )
         layout = self._layouts.setdefault(crumb, ForceLayout())
         moved = dict(self._moved.get(crumb, {}))
         source = self._source
@@ -183,6 +193,20 @@ class TopologyTab(QWidget):
         self.note.setVisible(bool(result.note))
         self.note.setText(result.note)
         self._show(crumb, placed)
+        self._show_empty_state()
+
+    def _show_empty_state(self) -> None:
+        if self.graph is None or self.graph.number_of_nodes():
+            self.empty.clear()
+            return
+        base = self._base
+        # A search, a drill-down or a custom time window (it has an end) narrows the view.
+        filtered = base is not None and (
+            not base.filter.is_empty or len(self._crumbs) > 1 or base.until is not None
+        )
+        self.empty.show_message(
+            empty_message(filtered=filtered, collector_deployed=self._collector_deployed)
+        )
 
     def _show(self, crumb: Crumb, placed: LayoutResult) -> None:
         assert self.graph is not None
@@ -194,6 +218,7 @@ class TopologyTab(QWidget):
         same_view = crumb == self._shown_key
         self.view.set_graph(scene, positions, keep_view=same_view)
         self._shown_key = crumb
+        self.legend.show_kinds(scene.kinds)
 
     def _redraw(self) -> None:
         if self.graph is None or self._shown_key is None:
@@ -213,27 +238,44 @@ class TopologyTab(QWidget):
 
     def _on_moved(self, node: Hashable, x: float, y: float) -> None:
         if self._crumbs:
-            self._moved.setdefault(self._crumbs[-1], {})[node] = (x, y)
+            self._moved.setdefault(self._crumbs.current, {})[node] = (x, y)
 
     def drill_down(self, node: Hashable) -> bool:
-        """Open the members of `node` one level down; False when it has none to show."""
+        """Open the members of `node`, or expand/fold an external group; False when neither."""
         attrs = self.node_attrs(node)
-        kind = str(attrs.get("kind", ""))
-        level = DRILL_LEVEL.get(kind)
-        if level is None or not self._crumbs:
+        if not attrs or not self._crumbs or self.graph is None:
             return False
-        name = str(attrs.get("name") or attrs.get("label") or node)
-        namespace = attrs.get("namespace")
-        focus = (kind, None if namespace is None else str(namespace), name)
-        self._crumbs.append(Crumb(level, focus, name))
+        if attrs.get("kind") == EXTERNAL and attrs.get("group"):
+            if attrs.get("level") != POD:
+                # TODO: expand at every level once the store names external ends by
+                # address at coarse levels too (it names them by tag there today).
+                notifier().info(
+                    f"The addresses in {attrs.get('label')} are drawn at pod level "
+                    "(Ctrl+1); double-click the group there to expand it."
+                )
+                return False
+            self.toggle_group(str(attrs["group"]))
+            return True
+        try:
+            spec = drill_down(self.graph, node)  # type: ignore[arg-type]
+        except NotDrillableError:
+            label = attrs.get("label") or attrs.get("name") or node
+            notifier().info(f"{label} is a single {attrs.get('kind', 'object')}; nothing to open.")
+            return False
+        self._crumbs = self._crumbs.push(spec)
         self._rebuild_breadcrumb()
         self.refresh()
         return True
 
+    def toggle_group(self, group: str) -> None:
+        """Draw an external group address by address, or fold it back into one node."""
+        self._expanded = expand_group(self._expanded, group)
+        self.refresh()
+
     def go_up(self, depth: int) -> None:
         """Return to breadcrumb step `depth` (0 is the top)."""
         if 0 <= depth < len(self._crumbs) - 1:
-            del self._crumbs[depth + 1 :]
+            self._crumbs = self._crumbs.up_to(depth)
             self._rebuild_breadcrumb()
             self.refresh()
 
@@ -260,7 +302,7 @@ class TopologyTab(QWidget):
                 sep.setStyleSheet("color:#888; padding:0 2px;")
                 self.breadcrumb.addWidget(sep)
             button = QToolButton()
-            button.setText(crumb.title if depth else f"All {crumb.title.lower()}")
+            button.setText(crumb.label)
             button.setAutoRaise(True)
             button.setEnabled(depth < len(self._crumbs) - 1)
             button.setToolTip("Back to this level")
