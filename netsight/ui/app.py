@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -28,6 +29,9 @@ logger = logging.getLogger(__name__)
 qt_logger = logging.getLogger("qt")
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+# Set (to anything) by bench/bench_startup.py: print "shown <epoch seconds>" once the
+# window is on screen and quit, so start-up can be timed from outside the process.
+STARTUP_PROBE_ENV = "NETSIGHT_STARTUP_PROBE"
 ICON_NAMES = ("netsight.svg", "netsight.png")
 
 
@@ -112,6 +116,8 @@ def run_app(argv: Sequence[str]) -> int:
             db = db or str(Path(workdir.name) / "demo.duckdb")
         window = build_window(kubeconfig, context, db, demo=args.demo)
         window.show()
+        if os.environ.get(STARTUP_PROBE_ENV):
+            QTimer.singleShot(0, lambda: _report_shown(app))
         if args.demo and args.deploy:
             QTimer.singleShot(500, lambda: _auto_deploy(window))
         if args.screenshot:
@@ -147,6 +153,13 @@ def build_window(
     if demo:
         window.setWindowTitle("NetSight — demo cluster")
     return window
+
+
+def _report_shown(app: QApplication) -> None:
+    import time
+
+    print(f"shown {time.time():.6f}", flush=True)
+    app.quit()
 
 
 def _auto_deploy(window: MainWindow) -> None:
