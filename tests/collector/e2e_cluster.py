@@ -6,11 +6,6 @@ simulated API server (`netsight sim serve`) that names them and proxies to
 that agent, `netsight collect` and `netsight connections`. This module holds
 the parts of that which are not assertions:
 
-- `IsolatedLab`: `netlab.NetLab` with addresses of its own. The agent sees
-  every network namespace on the machine, so a lab of another test running
-  at the same time with netlab's fixed addresses would be named as our pods;
-  here every address (pod CIDR, node, ClusterIPs, the "internet") is derived
-  from a per-run number so foreign traffic resolves to nobody of ours.
 - `cluster_objects`: the `kind: List` the simulated API server serves for it.
 - `Program`: one NetSight command as a subprocess in its own process group,
   its stdout read line by line in a thread, its stderr in a file, killed
@@ -28,15 +23,14 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from netlab import NAT_TABLE, NetLab, run
+from netlab import NetLab
 
-# Pods get addresses from .10 up (.1 is the node's gateway, the simulated
-# DaemonSet controller hands .2 and on to the collector pod).
-FIRST_POD_HOST = 10
+from netsight.sim.demo.cluster import owner_reference
+
 # Every program gets this long to print its ready line.
 READY_TIMEOUT_S = 30.0
 # Environment variables that would send loopback HTTPS through a proxy.
@@ -48,136 +42,6 @@ _PROXY_VARIABLES = (
     "HTTPS_PROXY",
     "ALL_PROXY",
 )
-
-
-@dataclass(frozen=True)
-class LabAddresses:
-    """Every address the lab uses, unique to one run (the third octet)."""
-
-    octet: int
-
-    @classmethod
-    def for_run(cls, seed: int) -> LabAddresses:
-        # 10.244.1.0/24 is netlab's own; keep clear of it.
-        return cls(2 + seed % 250)
-
-    @property
-    def pod_cidr(self) -> str:
-        return f"10.244.{self.octet}.0/24"
-
-    @property
-    def gateway(self) -> str:
-        return f"10.244.{self.octet}.1"
-
-    def pod_ip(self, index: int) -> str:
-        return f"10.244.{self.octet}.{FIRST_POD_HOST + index}"
-
-    @property
-    def node_ip(self) -> str:
-        """The node's InternalIP: its uplink, and the address pods are masqueraded to."""
-        return f"192.168.{self.octet}.1"
-
-    @property
-    def internet_uplink_ip(self) -> str:
-        return f"192.168.{self.octet}.2"
-
-    @property
-    def external_ip(self) -> str:
-        """An address outside the cluster (documentation range), held by the internet."""
-        return f"203.0.113.{self.octet}"
-
-    def cluster_ip(self, index: int) -> str:
-        return f"10.96.{self.octet}.{10 + index}"
-
-    @property
-    def service_cidr(self) -> str:
-        return f"10.96.{self.octet}.0/24"
-
-
-@dataclass
-class IsolatedLab(NetLab):
-    """NetLab with this run's addresses instead of netlab's fixed ones.
-
-    NB: the build mirrors `NetLab._build` step for step (netlab's addresses
-    are module constants); only the addresses differ.
-    """
-
-    addresses: LabAddresses = field(default_factory=lambda: LabAddresses.for_run(os.getpid()))
-
-    def _build(self) -> None:
-        node, addr = self.node, self.addresses
-        self._add_namespace(node)
-        sysctl = ("ip", "netns", "exec", node, "sysctl", "-qw")
-        run(*sysctl, "net.ipv4.ip_forward=1")
-        run(*sysctl, "net.netfilter.nf_conntrack_acct=1")
-
-        # Pods: a /32 on their own veth, routed by the node (both directions
-        # of a DNAT'd connection then pass the node's conntrack).
-        for index, pod in enumerate(self.pod_names):
-            ns, ip, veth = self.pod_ns(pod), addr.pod_ip(index), f"v{index}"
-            self._add_namespace(ns)
-            run(*f"ip -n {node} link add {veth} type veth peer name eth0 netns {ns}".split())
-            run("ip", "-n", node, "addr", "add", f"{addr.gateway}/32", "dev", veth)
-            run("ip", "-n", node, "link", "set", veth, "up")
-            run("ip", "-n", node, "route", "add", f"{ip}/32", "dev", veth)
-            run("ip", "-n", ns, "addr", "add", f"{ip}/32", "dev", "eth0")
-            run("ip", "-n", ns, "link", "set", "eth0", "up")
-            run("ip", "-n", ns, "route", "add", addr.gateway, "dev", "eth0")
-            run("ip", "-n", ns, "route", "add", "default", "via", addr.gateway)
-            self.pod_ips[pod] = ip
-
-        # The internet: reachable from the node, with no route back to pods.
-        inet = self.internet
-        self._add_namespace(inet)
-        run(*f"ip -n {node} link add up0 type veth peer name eth0 netns {inet}".split())
-        run("ip", "-n", node, "addr", "add", f"{addr.node_ip}/24", "dev", "up0")
-        run("ip", "-n", node, "link", "set", "up0", "up")
-        run(*f"ip -n {node} route add {addr.external_ip}/32 via {addr.internet_uplink_ip}".split())
-        run("ip", "-n", inet, "addr", "add", f"{addr.internet_uplink_ip}/24", "dev", "eth0")
-        run("ip", "-n", inet, "addr", "add", f"{addr.external_ip}/32", "dev", "lo")
-        run("ip", "-n", inet, "link", "set", "eth0", "up")
-        self._apply_nat()
-
-    def _apply_nat(self) -> None:
-        rules = []
-        for service in self.services:
-            (ip, port), *others = service.backends
-            assert not others, "one backend per Service keeps the expected rows exact"
-            rules.append(
-                f"ip daddr {service.cluster_ip} {service.proto} dport {service.port} "
-                f"dnat to {ip}:{port}"
-            )
-        body = "\n".join(f"    {rule}" for rule in rules)
-        ruleset = f"""
-table ip {NAT_TABLE}
-delete table ip {NAT_TABLE}
-table ip {NAT_TABLE} {{
-  chain prerouting {{
-    type nat hook prerouting priority dstnat; policy accept;
-{body}
-  }}
-  chain output {{
-    type nat hook output priority -100; policy accept;
-{body}
-  }}
-  chain postrouting {{
-    type nat hook postrouting priority srcnat; policy accept;
-    ip saddr {self.addresses.pod_cidr} oifname "up0" masquerade
-  }}
-  chain forward {{
-    type filter hook forward priority 0; policy accept;
-    ct state established,related counter accept
-  }}
-}}
-"""
-        subprocess.run(
-            ["ip", "netns", "exec", self.node, "nft", "-f", "-"],
-            input=ruleset,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=30,
-        )
 
 
 # -- the objects the simulated API server serves -------------------------------------------
@@ -221,19 +85,8 @@ def _meta(namespace: str | None, name: str, created: float, **extra: Any) -> dic
     return meta
 
 
-def _owner_ref(owner: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": owner["apiVersion"],
-        "kind": owner["kind"],
-        "name": owner["metadata"]["name"],
-        "uid": owner["metadata"]["uid"],
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
-
-
 def cluster_objects(
-    lab: IsolatedLab,
+    lab: NetLab,
     node_name: str,
     pods: list[PodSpec],
     services: list[tuple[str, str, str, int, int, str]],
@@ -289,7 +142,11 @@ def cluster_objects(
             "apiVersion": "v1",
             "kind": "Pod",
             "metadata": _meta(
-                spec.namespace, name, created, labels=labels, ownerReferences=[_owner_ref(owner)]
+                spec.namespace,
+                name,
+                created,
+                labels=labels,
+                ownerReferences=[owner_reference(owner)],
             ),
             "spec": {"nodeName": node_name, "containers": [container]},
             "status": {
@@ -342,7 +199,7 @@ def cluster_objects(
                     f"{name}-{uuid.uuid4().hex[:5]}",
                     created,
                     labels={"kubernetes.io/service-name": name},
-                    ownerReferences=[_owner_ref(service)],
+                    ownerReferences=[owner_reference(service)],
                 ),
                 "addressType": "IPv4",
                 "endpoints": [
@@ -401,7 +258,7 @@ def _workload_chain(
             f"{spec.workload_name}-{pod_hash}",
             created,
             labels={**labels, "pod-template-hash": pod_hash},
-            ownerReferences=[_owner_ref(workload)],
+            ownerReferences=[owner_reference(workload)],
         ),
         "spec": {"replicas": 1, "selector": selector, "template": template},
         "status": {"replicas": 1, "readyReplicas": 1},

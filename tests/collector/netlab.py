@@ -8,13 +8,17 @@ DNAT for Service ClusterIPs in the node with conntrack accounting on, source
 NAT for egress, and an "internet" namespace holding an external address.
 Helpers start TCP/UDP servers and clients inside any of them.
 
-Everything it creates is named ``ns-<pid>-<n>-...`` and removed on exit, also
-when the test fails: processes are killed first, then the namespaces (their
-veths go with them). Nothing is created in the host namespace.
+Each lab takes an address block no other lab holds (`LabAddresses`): the
+agent sees every namespace on the machine, so labs of tests running at the
+same time must not share addresses. Everything it creates is named
+``ns-<pid>-<n>-...`` and removed on exit, also when the test fails:
+processes are killed first, then the namespaces (their veths go with them).
+Nothing is created in the host's network namespace.
 """
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import os
 import shutil
@@ -25,19 +29,91 @@ import time
 from dataclasses import dataclass, field
 from types import TracebackType
 
-POD_GATEWAY = "10.244.1.1"
-POD_PREFIX = "10.244.1."
-NODE_UPLINK_IP = "198.51.100.1"
-INTERNET_UPLINK_IP = "198.51.100.2"
-EXTERNAL_IP = "203.0.113.10"
 NAT_TABLE = "netsight_lab"
-
+# Pods get addresses from .10 up (.1 is the node's gateway; the simulated
+# DaemonSet controller hands .2 and on to the collector pod).
+FIRST_POD_HOST = 10
+# Address blocks a lab may take (the third octet of its pod CIDR and the rest).
+FIRST_BLOCK, BLOCKS = 2, 250
+# One lock file per block, held (flock) while a lab uses it: released by the
+# kernel when the holder ends, however it ends.
+CLAIMS_DIR = "/run/netsight-lab"
+_claims: dict[int, int] = {}  # block -> open lock file
 _counter = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class LabAddresses:
+    """Every address one lab uses, all from one block (the third octet)."""
+
+    block: int
+
+    @classmethod
+    def for_run(cls) -> LabAddresses:
+        """A block no other lab holds, the first free one from a block derived from the pid.
+
+        The agent sees every namespace on the machine, so two labs with the same
+        addresses (another test process, another lab in this one) would each
+        see the other's connections as their own.
+        """
+        start = os.getpid() * 7 + next(_counter)
+        os.makedirs(CLAIMS_DIR, exist_ok=True)
+        for step in range(BLOCKS):
+            block = FIRST_BLOCK + (start + step) % BLOCKS
+            if block in _claims:
+                continue
+            fd = os.open(f"{CLAIMS_DIR}/{block}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            _claims[block] = fd
+            return cls(block)
+        raise RuntimeError(f"all {BLOCKS} lab address blocks are in use")
+
+    def release(self) -> None:
+        fd = _claims.pop(self.block, None)
+        if fd is not None:
+            os.close(fd)
+
+    @property
+    def pod_cidr(self) -> str:
+        return f"10.244.{self.block}.0/24"
+
+    @property
+    def gateway(self) -> str:
+        return f"10.244.{self.block}.1"
+
+    def pod_ip(self, index: int) -> str:
+        return f"10.244.{self.block}.{FIRST_POD_HOST + index}"
+
+    @property
+    def node_ip(self) -> str:
+        """The node's uplink, and the address pods are masqueraded to."""
+        return f"192.168.{self.block}.1"
+
+    @property
+    def internet_uplink_ip(self) -> str:
+        return f"192.168.{self.block}.2"
+
+    @property
+    def external_ip(self) -> str:
+        """An address outside the cluster (documentation range), held by the internet."""
+        return f"203.0.113.{self.block}"
+
+    def cluster_ip(self, index: int) -> str:
+        return f"10.96.{self.block}.{10 + index}"
+
+    @property
+    def service_cidr(self) -> str:
+        return f"10.96.{self.block}.0/24"
+
 
 # One peer program for every role; it names its process (comm) so the agent's
 # process attribution can be checked, and prints what the test needs to know.
 PEER_SCRIPT = r"""
-import ctypes, socket, sys, time
+import ctypes, socket, sys, threading, time
 mode, name, host, port, request, response, hold = sys.argv[1:8]
 port, request, response, hold = int(port), int(request), int(response), float(hold)
 ctypes.CDLL(None).prctl(15, name.encode()[:15], 0, 0, 0)
@@ -58,12 +134,15 @@ if mode == "tcp-server":
     srv.bind((host, port))
     srv.listen(128)
     print("ready", srv.getsockname()[1], flush=True)
-    while True:
-        conn, _ = srv.accept()
+
+    def serve(conn):
         read_exactly(conn, request)
         conn.sendall(b"r" * response)
         conn.recv(1)  # until the client closes
         conn.close()
+
+    while True:  # a thread per connection: clients need not take turns
+        threading.Thread(target=serve, args=(srv.accept()[0],), daemon=True).start()
 elif mode == "udp-server":
     srv = socket.socket(family, socket.SOCK_DGRAM)
     srv.bind((host, port))
@@ -152,10 +231,15 @@ class Service:
 
 @dataclass
 class NetLab:
-    """The lab; use as a context manager. Pods are named by the caller."""
+    """The lab; use as a context manager. Pods are named by the caller.
+
+    addresses: the lab's address block; by default one no other lab holds
+    (see `LabAddresses.for_run`), given back on close.
+    """
 
     pod_names: list[str]
     prefix: str = ""
+    addresses: LabAddresses = field(default_factory=LabAddresses.for_run)
     pod_ips: dict[str, str] = field(default_factory=dict)
     services: list[Service] = field(default_factory=list)
     peers: list[Peer] = field(default_factory=list)
@@ -198,64 +282,39 @@ class NetLab:
         run("ip", "-n", name, "link", "set", "lo", "up")
 
     def _build(self) -> None:
-        node = self.node
+        node, addr = self.node, self.addresses
         self._add_namespace(node)
         sysctl = ("ip", "netns", "exec", node, "sysctl", "-qw")
         run(*sysctl, "net.ipv4.ip_forward=1")
         # Per-namespace: count bytes in conntrack (the node's own table only).
         run(*sysctl, "net.netfilter.nf_conntrack_acct=1")
 
+        # Pods: a /32 on their own veth, routed by the node (both directions
+        # of a DNAT'd connection then pass the node's conntrack).
         for index, pod in enumerate(self.pod_names):
-            ns, ip, veth = self.pod_ns(pod), f"{POD_PREFIX}{10 + index}", f"v{index}"
+            ns, ip, veth = self.pod_ns(pod), addr.pod_ip(index), f"v{index}"
             self._add_namespace(ns)
-            run(
-                "ip",
-                "-n",
-                node,
-                "link",
-                "add",
-                veth,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "eth0",
-                "netns",
-                ns,
-            )
-            run("ip", "-n", node, "addr", "add", f"{POD_GATEWAY}/32", "dev", veth)
+            run(*f"ip -n {node} link add {veth} type veth peer name eth0 netns {ns}".split())
+            run("ip", "-n", node, "addr", "add", f"{addr.gateway}/32", "dev", veth)
             run("ip", "-n", node, "link", "set", veth, "up")
             run("ip", "-n", node, "route", "add", f"{ip}/32", "dev", veth)
             run("ip", "-n", ns, "addr", "add", f"{ip}/32", "dev", "eth0")
             run("ip", "-n", ns, "link", "set", "eth0", "up")
-            run("ip", "-n", ns, "route", "add", POD_GATEWAY, "dev", "eth0")
-            run("ip", "-n", ns, "route", "add", "default", "via", POD_GATEWAY)
+            run("ip", "-n", ns, "route", "add", addr.gateway, "dev", "eth0")
+            run("ip", "-n", ns, "route", "add", "default", "via", addr.gateway)
             self.pod_ips[pod] = ip
 
+        # The internet: reachable from the node, with no route back to pods
+        # (replies only work through source NAT).
         inet = self.internet
         self._add_namespace(inet)
-        run(
-            "ip",
-            "-n",
-            node,
-            "link",
-            "add",
-            "up0",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
-            inet,
-        )
-        run("ip", "-n", node, "addr", "add", f"{NODE_UPLINK_IP}/24", "dev", "up0")
+        run(*f"ip -n {node} link add up0 type veth peer name eth0 netns {inet}".split())
+        run("ip", "-n", node, "addr", "add", f"{addr.node_ip}/24", "dev", "up0")
         run("ip", "-n", node, "link", "set", "up0", "up")
-        run("ip", "-n", node, "route", "add", f"{EXTERNAL_IP}/32", "via", INTERNET_UPLINK_IP)
-        run("ip", "-n", inet, "addr", "add", f"{INTERNET_UPLINK_IP}/24", "dev", "eth0")
-        run("ip", "-n", inet, "addr", "add", f"{EXTERNAL_IP}/32", "dev", "lo")
+        run(*f"ip -n {node} route add {addr.external_ip}/32 via {addr.internet_uplink_ip}".split())
+        run("ip", "-n", inet, "addr", "add", f"{addr.internet_uplink_ip}/24", "dev", "eth0")
+        run("ip", "-n", inet, "addr", "add", f"{addr.external_ip}/32", "dev", "lo")
         run("ip", "-n", inet, "link", "set", "eth0", "up")
-        # The internet has no route to pods: replies only work through SNAT.
         self._apply_nat()
 
     def add_service(
@@ -294,7 +353,7 @@ table ip {NAT_TABLE} {{
   }}
   chain postrouting {{
     type nat hook postrouting priority srcnat; policy accept;
-    ip saddr {POD_PREFIX}0/24 oifname "up0" masquerade
+    ip saddr {self.addresses.pod_cidr} oifname "up0" masquerade
   }}
   chain forward {{
     type filter hook forward priority 0; policy accept;
@@ -399,3 +458,4 @@ table ip {NAT_TABLE} {{
                     pass
             run("ip", "netns", "del", name, check=False)
         self.namespaces.clear()
+        self.addresses.release()

@@ -17,12 +17,11 @@ from typing import Any
 
 import pytest
 from agentproc import AgentProcess
-from netlab import EXTERNAL_IP, NODE_UPLINK_IP, NetLab, lab_available
+from netlab import NetLab, lab_available
 
 _REASON = lab_available()
 pytestmark = [pytest.mark.netns, pytest.mark.skipif(_REASON is not None, reason=_REASON or "")]
 
-CLUSTER_IP = "10.96.0.10"
 REQUEST, RESPONSE = 1000, 5000
 FAST_POLL = "0.3"
 
@@ -30,7 +29,7 @@ FAST_POLL = "0.3"
 @pytest.fixture(scope="module")
 def lab() -> Iterator[NetLab]:
     with NetLab(["client", "backend", "dns", "quick"]) as lab:
-        lab.add_service(CLUSTER_IP, 80, "tcp", [(lab.pod_ips["backend"], 8080)])
+        lab.add_service(cluster_ip(lab), 80, "tcp", [(lab.pod_ips["backend"], 8080)])
         lab.server("backend", "tcp", 8080, "web-server", REQUEST, RESPONSE)
         lab.server("dns", "udp", 53, "dns-server", 0, 300)
         lab.server("internet", "tcp", 80, "ext-server", 10, 20)
@@ -49,6 +48,11 @@ def start_agent() -> Iterator:
     yield start
     for agent in started:
         agent.kill()
+
+
+def cluster_ip(lab: NetLab) -> str:
+    """The Service's ClusterIP (it DNATs port 80 to the backend pod's 8080)."""
+    return lab.addresses.cluster_ip(0)
 
 
 def from_client(lab: NetLab, pod: str, port: int) -> Callable[[dict[str, Any]], bool]:
@@ -83,14 +87,16 @@ def test_clusterip_call_is_one_record_with_both_ends_and_the_backend(
 ) -> None:
     agent = start_agent("--host-netns", lab.node_netns_path, "--poll-interval", FAST_POLL,
                         python=python)  # fmt: skip
-    client, port = lab.client("client", "tcp", CLUSTER_IP, 80, "web-client", REQUEST, RESPONSE, 3)
+    client, port = lab.client(
+        "client", "tcp", cluster_ip(lab), 80, "web-client", REQUEST, RESPONSE, 3
+    )
     mine = from_client(lab, "client", port)
 
     record = agent.wait_for(lambda r: mine(r) and r["peer_process"] == "web-server")
 
-    assert record["conn_id"] == f"tcp:{lab.pod_ips['client']}:{port}>{CLUSTER_IP}:80"
+    assert record["conn_id"] == f"tcp:{lab.pod_ips['client']}:{port}>{cluster_ip(lab)}:80"
     assert (record["proto"], record["family"]) == ("tcp", 4)
-    assert (record["dst_ip"], record["dst_port"]) == (CLUSTER_IP, 80)
+    assert (record["dst_ip"], record["dst_port"]) == (cluster_ip(lab), 80)
     assert (record["nat_dst_ip"], record["nat_dst_port"]) == (lab.pod_ips["backend"], 8080)
     assert record["nat_src_ip"] is None
     assert (record["observer"], record["source"], record["state"]) == (
@@ -135,7 +141,7 @@ def test_connection_shorter_than_a_poll_is_seen_through_conntrack(lab: NetLab, s
     agent = start_agent("--host-netns", lab.node_netns_path, "--poll-interval", "60")
     agent.wait_until(lambda: agent.status()["polls"] >= 1)
 
-    client, port = lab.client("client", "tcp", CLUSTER_IP, 80, "quick-client", REQUEST,
+    client, port = lab.client("client", "tcp", cluster_ip(lab), 80, "quick-client", REQUEST,
                               RESPONSE, 0)  # fmt: skip
     mine = from_client(lab, "client", port)
     client.wait()
@@ -155,7 +161,7 @@ def test_connection_shorter_than_a_poll_gets_its_bytes_once_it_ends(
     agent = start_agent("--host-netns", lab.node_netns_path, "--poll-interval", "60")
     agent.wait_until(lambda: agent.status()["polls"] >= 1)
 
-    client, port = lab.client("quick", "tcp", CLUSTER_IP, 80, "quick-client", REQUEST,
+    client, port = lab.client("quick", "tcp", cluster_ip(lab), 80, "quick-client", REQUEST,
                               RESPONSE, 0)  # fmt: skip
     mine = from_client(lab, "quick", port)
     client.wait()
@@ -173,20 +179,22 @@ def test_connection_shorter_than_a_poll_gets_its_bytes_once_it_ends(
 
 def test_external_connection_is_source_natted_to_the_node(lab: NetLab, start_agent) -> None:
     agent = start_agent("--host-netns", lab.node_netns_path, "--poll-interval", FAST_POLL)
-    _client, port = lab.client("client", "tcp", EXTERNAL_IP, 80, "ext-client", 10, 20, 2)
+    _client, port = lab.client(
+        "client", "tcp", lab.addresses.external_ip, 80, "ext-client", 10, 20, 2
+    )
     mine = from_client(lab, "client", port)
 
     record = agent.wait_for(lambda r: mine(r) and r["peer_process"] is not None)
 
-    assert (record["dst_ip"], record["dst_port"]) == (EXTERNAL_IP, 80)
-    assert record["nat_src_ip"] == NODE_UPLINK_IP and record["nat_dst_ip"] is None
+    assert (record["dst_ip"], record["dst_port"]) == (lab.addresses.external_ip, 80)
+    assert record["nat_src_ip"] == lab.addresses.node_ip and record["nat_dst_ip"] is None
     assert (record["process"], record["peer_process"]) == ("ext-client", "ext-server")
     assert (record["bytes_sent"], record["bytes_received"]) == (10, 20)
 
 
 def test_records_page_with_after_and_limit(lab: NetLab, start_agent) -> None:
     agent = start_agent("--host-netns", lab.node_netns_path, "--poll-interval", FAST_POLL)
-    ports = [lab.client("client", "tcp", CLUSTER_IP, 80, "pager", REQUEST, RESPONSE, 0)[1]
+    ports = [lab.client("client", "tcp", cluster_ip(lab), 80, "pager", REQUEST, RESPONSE, 0)[1]
              for _ in range(3)]  # fmt: skip
     client_ip = lab.pod_ips["client"]
     agent.wait_until(lambda: {r["src_port"] for r in agent.latest().values()
@@ -222,7 +230,7 @@ def test_full_buffer_drops_oldest_and_says_how_many(lab: NetLab, start_agent) ->
     agent = start_agent("--host-netns", lab.node_netns_path, "--poll-interval", FAST_POLL,
                         "--buffer", "3")  # fmt: skip
     for _ in range(4):
-        lab.client("client", "tcp", CLUSTER_IP, 80, "filler", REQUEST, RESPONSE, 0)
+        lab.client("client", "tcp", cluster_ip(lab), 80, "filler", REQUEST, RESPONSE, 0)
 
     agent.wait_until(lambda: agent.status()["dropped"] > 0)
     status = agent.status()
@@ -252,7 +260,9 @@ def test_without_conntrack_it_says_so_and_goes_on_with_sockets(lab: NetLab, star
 def test_procfs_fallback_sees_roles_and_processes(lab: NetLab, start_agent) -> None:
     agent = start_agent("--host-netns", lab.node_netns_path, "--poll-interval", FAST_POLL,
                         "--sockets", "procfs")  # fmt: skip
-    client, port = lab.client("client", "tcp", CLUSTER_IP, 80, "proc-client", REQUEST, RESPONSE, 2)
+    client, port = lab.client(
+        "client", "tcp", cluster_ip(lab), 80, "proc-client", REQUEST, RESPONSE, 2
+    )
     mine = from_client(lab, "client", port)
 
     record = agent.wait_for(

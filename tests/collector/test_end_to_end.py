@@ -29,15 +29,13 @@ from typing import Any
 
 import pytest
 from e2e_cluster import (
-    IsolatedLab,
-    LabAddresses,
     PodSpec,
     Program,
     cluster_objects,
     netsight_command,
     subprocess_env,
 )
-from netlab import lab_available
+from netlab import LabAddresses, NetLab, lab_available
 
 _REASON = lab_available()
 pytestmark = [pytest.mark.netns, pytest.mark.skipif(_REASON is not None, reason=_REASON or "")]
@@ -162,7 +160,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     """Build the lab, run agent, simulated API server and collect, query, tear down."""
     tmp_path = tmp_path_factory.mktemp("e2e")
     started = time.time()
-    lab = IsolatedLab([spec.lab_name for spec in PODS])
+    lab = NetLab([spec.lab_name for spec in PODS])
     programs: list[Program] = []
     try:
         try:
@@ -231,8 +229,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         assert report.wait() == 0
         polls_during_short = polls() - poll_at_start
 
-        # One that calls the ClusterIP and stays connected (the web server serves
-        # one connection at a time, so this one comes second).
+        # One that calls the ClusterIP and stays connected.
         lab.client(
             "web-client",
             "tcp",
