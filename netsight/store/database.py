@@ -112,6 +112,8 @@ def _prepare(connection: duckdb.DuckDBPyConnection, path: Path, read_only: bool)
             _migrate(connection, path, version)
     with translated("install the address macros"):
         connection.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        # A library must not draw DuckDB's progress bar over the user's terminal.
+        connection.execute("SET enable_progress_bar = false")
         for statement in addresses.MACROS:
             connection.execute(statement)
 
