@@ -43,7 +43,15 @@ from netsight.kube.errors import (
     from_status_object,
 )
 from netsight.kube.kinds import ALL_KINDS, SPECS, KindSpec
-from netsight.kube.raw import Stream, get_json, open_stream
+from netsight.kube.raw import (
+    Stream,
+    decode,
+    freeze_heap,
+    gc_paused,
+    get_json,
+    list_pages,
+    open_stream,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +70,8 @@ LIST_TIMEOUT_S = 120.0
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 30.0
 RBAC_RETRY_S = 60.0
+# Lists at least this long are frozen out of the cyclic GC's reach afterwards.
+FREEZE_MIN_OBJECTS = 5000
 # stop() waits this long for every thread.
 STOP_JOIN_S = 10.0
 
@@ -299,27 +309,35 @@ class Inventory:
     # -- list and watch ---------------------------------------------------------
 
     def _relist(self, spec: KindSpec, ns: str | None) -> str:
-        """List the scope page by page, replace the cache's view of it; return the version."""
+        """List the scope page by page, replace the cache's view of it; return the version.
+
+        The cyclic GC is paused meanwhile, and a large list is then frozen out
+        of its reach: see `raw.gc_paused` for why.
+        """
+        with gc_paused():
+            rv, count = self._relist_paused(spec, ns)
+            if count >= FREEZE_MIN_OBJECTS:
+                freeze_heap()
+        return rv
+
+    def _relist_paused(self, spec: KindSpec, ns: str | None) -> tuple[str, int]:
         base = _selectors(spec)
         items: list[dict[str, Any]] = []
         what = f"listing {spec.plural}" + (f" in {ns}" if ns else "") + f" on {self._context}"
-        token = None
-        while True:
-            query = [*base, ("limit", str(self._page_size))]
-            if token:
-                query.append(("continue", token))
-            doc = get_json(self.api_client, spec.path(ns), query, LIST_TIMEOUT_S, what)
+        query = [*base, ("limit", str(self._page_size))]
+        meta: dict[str, Any] = {}
+        for body in list_pages(
+            self.api_client, spec.path(ns), query, LIST_TIMEOUT_S, what, self._stop
+        ):
+            doc = decode(body, what)
             items.extend(doc.get("items") or [])
             meta = doc.get("metadata") or {}
-            token = meta.get("continue")
-            if not token:
-                break
-            if self._stop.is_set():
-                return ""
+        if self._stop.is_set():
+            return "", 0
         self._replace(spec, ns, items)
         rv = str(meta.get("resourceVersion") or "")
         logger.debug("Listed %d %s at version %s.", len(items), what[8:], rv)
-        return rv
+        return rv, len(items)
 
     def _replace(self, spec: KindSpec, ns: str | None, items: list[dict[str, Any]]) -> None:
         now = time.time()

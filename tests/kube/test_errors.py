@@ -87,3 +87,25 @@ def test_inventory_on_unreachable_server_reports_instead_of_failing(tmp_path: Pa
     assert time.monotonic() - started < 3
     assert set(threading.enumerate()) <= before
     client.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "token"),
+    [
+        (
+            b'{"kind":"PodList","metadata":{"continue":"ab\\"c=","resourceVersion":"9"},"items":[]}',
+            'ab"c=',
+        ),
+        (
+            b'{"kind":"PodList","metadata":{"resourceVersion":"9"},"items":[{"continue":"no"}]}',
+            None,
+        ),
+        # items before metadata: the head cannot tell, so the whole answer is decoded
+        (b'{"items":[{"metadata":{"continue":"no"}}],"metadata":{"continue":"yes"}}', "yes"),
+    ],
+    ids=["in-head", "last-page", "items-first"],
+)
+def test_continue_token_read_from_list_head(body: bytes, token: str | None) -> None:
+    from netsight.kube.raw import continue_token
+
+    assert continue_token(body, "listing") == token
