@@ -110,7 +110,7 @@ class Inventory:
     ) -> None:
         self.api_client = api_client
         self.events: queue.Queue[InventoryEvent] = queue.Queue()
-        self.unavailable: dict[str, str] = {}
+        self._unavailable: dict[str, str] = {}
         self.kinds = tuple(kinds)
         unknown = [k for k in self.kinds if k not in SPECS]
         if unknown:
@@ -134,6 +134,12 @@ class Inventory:
             self._start_thread(f"inventory-{kind}", self._run_kind, SPECS[kind])
 
     # -- public -----------------------------------------------------------------
+
+    @property
+    def unavailable(self) -> dict[str, str]:
+        """Kinds not (or only partly) watched, each with the reason; a copy, safe to iterate."""
+        with self._lock:
+            return dict(self._unavailable)
 
     def snapshot(self, kind: str) -> list[dict[str, Any]]:
         """The objects of `kind` as currently known (a new list; the dicts are shared)."""
@@ -472,9 +478,9 @@ class Inventory:
                     return
                 problems[scope] = reason
             if problems:
-                self.unavailable[kind] = "; ".join(problems.values())
+                self._unavailable[kind] = "; ".join(problems.values())
             else:
-                self.unavailable.pop(kind, None)
+                self._unavailable.pop(kind, None)
         if reason is None:
             logger.info("%s on %s are watched again.", kind, self._context)
         else:
