@@ -131,7 +131,7 @@ def get_bytes(
     api_client: ApiClient, path: str, query: list[tuple[str, str]], timeout_s: float, what: str
 ) -> bytes:
     """GET `path?query` and return the undecoded body of a 200 answer; KubeError otherwise."""
-    response = _open(api_client, path, query, (min(timeout_s, 10.0), timeout_s), what)
+    response = open_response(api_client, path, query, (min(timeout_s, 10.0), timeout_s), what)
     try:
         return bytes(response.read())
     except Exception as exc:
@@ -228,23 +228,32 @@ def open_stream(
     api_client: ApiClient, path: str, query: list[tuple[str, str]], read_timeout_s: float, what: str
 ) -> Stream:
     """GET a streaming `path?query` (a watch); KubeError if it does not open with 200."""
-    response = _open(api_client, path, query, (10.0, read_timeout_s), what)
+    response = open_response(api_client, path, query, (10.0, read_timeout_s), what)
     return Stream(response, what)
 
 
-def _open(
+def open_response(
     api_client: ApiClient,
     path: str,
     query: list[tuple[str, str]],
     timeout: tuple[float, float],
     what: str,
+    *,
+    method: str = "GET",
+    body: Any = None,
+    content_type: str = "application/json",
 ) -> Any:
+    """Send a request and return the open urllib3 response; KubeError unless it is 2xx."""
+    headers = {"Accept": "application/json"}
+    if body is not None:
+        headers["Content-Type"] = content_type
     try:
         request = api_client.param_serialize(
-            method="GET",
+            method=method,
             resource_path=path,
             query_params=query,
-            header_params={"Accept": "application/json"},
+            header_params=headers,
+            body=body,
             auth_settings=["BearerToken"],
         )
         response = api_client.call_api(*request, _request_timeout=timeout).response
@@ -252,12 +261,12 @@ def _open(
         raise
     except Exception as exc:
         raise translate(exc, what) from exc
-    if response.status != 200:
+    if not 200 <= response.status < 300:
         try:
-            body = response.read()
+            answer = response.read()
         except Exception:  # the status says enough
-            body = b""
+            answer = b""
         finally:
             response.release_conn()
-        raise from_status(response.status, body, what)
+        raise from_status(response.status, answer, what)
     return response

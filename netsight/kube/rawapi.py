@@ -14,7 +14,8 @@ from typing import Any
 
 from kubernetes.client import ApiClient
 
-from netsight.kube.errors import KubeError, from_status, translate
+from netsight.kube.errors import KubeError, translate
+from netsight.kube.raw import open_response
 
 logger = logging.getLogger(__name__)
 
@@ -37,31 +38,22 @@ def request_json(
     UnavailableError when the server cannot be reached.
     """
     what = f"{method} {path}"
-    headers = {"Accept": "application/json"}
-    if body is not None:
-        headers["Content-Type"] = content_type
+    response = open_response(
+        api_client,
+        path,
+        list((query or {}).items()),
+        (min(timeout_s, 10.0), timeout_s),
+        what,
+        method=method,
+        body=body,
+        content_type=content_type,
+    )
     try:
-        request = api_client.param_serialize(
-            method=method,
-            resource_path=path,
-            query_params=list((query or {}).items()),
-            header_params=headers,
-            body=body,
-            auth_settings=["BearerToken"],
-        )
-        response = api_client.call_api(
-            *request, _request_timeout=(min(timeout_s, 10.0), timeout_s)
-        ).response
         payload = response.read()
-    except KubeError:
-        raise
     except Exception as exc:
         raise translate(exc, what) from exc
     finally:
-        if "response" in locals():
-            response.release_conn()
-    if not 200 <= response.status < 300:
-        raise from_status(response.status, payload, what)
+        response.release_conn()
     if not payload:
         return {}
     try:
