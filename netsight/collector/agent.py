@@ -120,6 +120,8 @@ CTA_COUNTERS_BYTES = 2
 CTA_PROTOINFO_TCP = 1
 CTA_PROTOINFO_TCP_STATE = 1
 IPS_SEEN_REPLY = 1 << 1
+# A namespace no process is in is remembered this long (TIME_WAIT lasts 60 s).
+DORMANT_KEEP_S = 120.0
 # Polls in which a socket's owning process is looked for before giving up.
 OWNER_TRIES = 3
 # Connections whose conntrack bytes are read by tuple each poll, at most.
@@ -461,10 +463,24 @@ class Tracked:
     conn: Connection | None = None
     inode: int = 0
     owner_tries: int = 0
+    # Closed by the agent while it could not see the socket (see _retire); kept
+    # so the socket's TIME_WAIT does not start a connection of its own.
+    retired: bool = False
 
 
 # (table key, socket key, signature, decoded socket, what was tracked before)
 Changed = tuple[tuple[int, int], Any, Any, SocketEntry, Tracked | None]
+
+
+@dataclass(slots=True)
+class Scan:
+    """One namespace's sockets as read this poll, before they are folded in."""
+
+    namespace: Namespace
+    tables: dict[tuple[int, int], dict[Any, Tracked]]
+    changed: list[Changed]
+    source: str  # "sockdiag" or "procfs"
+    skipped: list[tuple[int, int]]  # tables not read: the namespace had no such socket open
 
 
 def _decode_diag(data: bytes, start: int, proto: int, info: int) -> SocketEntry:
@@ -890,6 +906,9 @@ class Agent:
         self.pending: list[tuple[Tracked, tuple[str, str, int, str, int]]] = []
         self._last_poll_at = time.time()
         self.namespaces: dict[int, NamespaceState] = {}
+        # Namespaces no process is in any more, with when they went, whose TCP
+        # sockets may linger in TIME_WAIT (see _retire).
+        self.dormant: dict[int, tuple[NamespaceState, float]] = {}
         self.poll_count = 0
         self.last_error: str | None = None
         self.sock_diag_ok: bool | None = None
@@ -1209,16 +1228,16 @@ class Agent:
         diag_ok = procfs = 0
         for inode, namespace in found.items():
             try:
-                tables, changed, source = self._scan_namespace(namespace)
+                scan = self._scan_namespace(namespace)
             except OSError as error:
                 # Its sockets stay as they were; they are not closed by a failed read.
                 logger.debug("Reading sockets of namespace %d failed: %s", inode, error)
                 continue
-            if source == "sockdiag":
+            if scan.source == "sockdiag":
                 diag_ok += 1
             else:
                 procfs += 1
-            scans.append((namespace, tables, changed, source))
+            scans.append(scan)
         if diag_ok or procfs:
             self.sock_diag_ok = config.use_sock_diag and diag_ok > 0
         self.procfs_namespaces = procfs
@@ -1227,10 +1246,13 @@ class Agent:
         with self.lock:
             self.poll_count += 1
             for state in gone:
-                self._close_tables(state.tables.values())
+                self._go_dormant(state, now)
+            for inode, (_state, since) in list(self.dormant.items()):
+                if now - since > DORMANT_KEEP_S:
+                    del self.dormant[inode]
             pending, self.pending = self.pending, []
-            for namespace, tables, changed, source in scans:
-                self._apply_namespace(namespace, tables, changed, source, now)
+            for scan in scans:
+                self._apply_namespace(scan, now)
             self._rematch(pending)
             # After the sockets: only what no socket counts is read from conntrack.
             wanted = self._counters_wanted(self.connections) if self.conntrack_ok else []
@@ -1251,10 +1273,12 @@ class Agent:
                 state = self.namespaces.pop(inode)
                 if state.sock is not None:
                     state.sock.close()  # lets a deleted namespace go
+                    state.sock = None
                 gone.append(state)
         new = [inode for inode in found if inode not in self.namespaces]
         for inode in new:
-            self.namespaces[inode] = NamespaceState(inode)
+            dormant = self.dormant.pop(inode, None)
+            self.namespaces[inode] = dormant[0] if dormant else NamespaceState(inode)
         if not new or not self.config.use_sock_diag:
             return gone
         paths = {f"{self.config.proc_root}/{found[inode].pids[0]}/ns/net": inode for inode in new}
@@ -1271,24 +1295,26 @@ class Agent:
                 state.sock = result
         return gone
 
-    def _scan_namespace(
-        self, namespace: Namespace
-    ) -> tuple[dict[tuple[int, int], dict[Any, Tracked]], list[Changed], str]:
+    def _scan_namespace(self, namespace: Namespace) -> Scan:
         state = self.namespaces[namespace.inode]
         combos = [(f, p) for f in (socket.AF_INET, socket.AF_INET6)
                   for p in (socket.IPPROTO_TCP, socket.IPPROTO_UDP)]  # fmt: skip
         if state.sock is not None:
             tables: dict[tuple[int, int], dict[Any, Tracked]] = {}
             changed: list[Changed] = []
+            skipped: list[tuple[int, int]] = []
             in_use = sockets_in_use(self.config.proc_root, namespace.pids[0])
             try:
                 for family, proto in combos:
                     table = tables[family, proto] = {}
                     if in_use.get((family, proto)) == 0:
-                        continue  # nothing to dump; a dump walks the kernel's global hash
+                        # Nothing to dump (a dump walks the kernel's global hash),
+                        # though TIME_WAIT sockets are not counted: see _retire.
+                        skipped.append((family, proto))
+                        continue
                     old = state.tables.get((family, proto), {})
                     scan_sock_diag(state.sock, family, proto, old, table, changed)
-                return tables, changed, "sockdiag"
+                return Scan(namespace, tables, changed, "sockdiag", skipped)
             except OSError as error:
                 state.sock_error = f"sock_diag failed: {error}"
                 logger.info(
@@ -1312,7 +1338,7 @@ class Agent:
                             table[key] = tracked
                         else:
                             changed.append(((family, proto), key, entry.state, entry, tracked))
-                return tables, changed, "procfs"
+                return Scan(namespace, tables, changed, "procfs", [])
             except OSError as error:
                 last_error = error
         raise last_error or OSError(errno.ENOENT, "no process left in namespace")
@@ -1335,34 +1361,77 @@ class Agent:
             if split.client is None and split.conntrack is None:
                 del self.connections[split.conn_id]  # never emitted: it was held back
 
-    def _close_tables(self, tables: Iterable[dict[Any, Tracked]]) -> None:
+    def _close_sockets(self, gone: Iterable[Tracked]) -> None:
         """Sockets no longer there: their side of the connection is closed."""
-        for table in tables:
-            for tracked in table.values():
-                side, conn = tracked.side, tracked.conn
-                if side is not None and conn is not None and side.alive:
-                    side.alive = False
-                    side.state = CLOSED
-                    conn.last_seen = max(conn.last_seen, self._last_poll_at)
-                    self.dirty.add(conn.conn_id)
+        for tracked in gone:
+            side, conn = tracked.side, tracked.conn
+            if side is not None and conn is not None and side.alive:
+                side.alive = False
+                side.state = CLOSED
+                conn.last_seen = max(conn.last_seen, self._last_poll_at)
+                self.dirty.add(conn.conn_id)
 
-    def _apply_namespace(
-        self,
-        namespace: Namespace,
-        tables: dict[tuple[int, int], dict[Any, Tracked]],
-        changed: list[Changed],
-        source: str,
-        now: float,
-    ) -> None:
+    def _retire(
+        self, state: NamespaceState, table_keys: Iterable[tuple[int, int]]
+    ) -> dict[tuple[int, int], dict[Any, Tracked]]:
+        """Close the connected TCP sockets of tables that cannot be read, but keep them.
+
+        Such a table is one sockstat counts empty (TIME_WAIT sockets are not
+        counted) or one of a namespace no process is left in (a pod's
+        namespace outlives its processes for a moment). Either way the
+        namespace's TCP sockets may still be there in TIME_WAIT, and be read
+        again once something opens a socket there. Kept and marked retired,
+        such a socket then updates its connection while the connection
+        lives, and is ignored once the connection was closed and forgotten,
+        rather than starting a connection of its own with no bytes or owner
+        and a later first_seen. The next read drops those that are gone.
+        Returns the tables of what was kept.
+        """
+        kept_tables = {}
+        retired: list[Tracked] = []
+        for table_key in table_keys:
+            old = state.tables.get(table_key)
+            if table_key[1] != socket.IPPROTO_TCP or not old:
+                continue
+            kept = {k: t for k, t in old.items() if t.conn is not None and t.listen is None}
+            if kept:
+                kept_tables[table_key] = kept
+                retired += (t for t in kept.values() if not t.retired)
+        for tracked in retired:
+            tracked.retired = True
+        self._close_sockets(retired)
+        return kept_tables
+
+    def _go_dormant(self, state: NamespaceState, now: float) -> None:
+        """A namespace with no process left: close its sockets, remember those that may linger."""
+        kept = self._retire(state, list(state.tables))
+        for table_key, old in state.tables.items():
+            still = kept.get(table_key, {})
+            self._close_sockets(t for k, t in old.items() if k not in still)
+        state.tables = kept
+        state.listening = set()
+        state.unowned = []
+        state.fd_cache = {}
+        if kept:
+            self.dormant[state.inode] = (state, now)
+
+    def _apply_namespace(self, scan: Scan, now: float) -> None:
         """Fold one namespace's new and changed sockets into connections; caller holds the lock."""
+        namespace, tables, source = scan.namespace, scan.tables, scan.source
         state = self.namespaces[namespace.inode]
+        tables.update(self._retire(state, scan.skipped))
         listeners_moved = False
         connected: list[tuple[SocketEntry, Tracked]] = []
-        for table_key, key, sig, entry, tracked in changed:
+        for table_key, key, sig, entry, tracked in scan.changed:
             if tracked is None:
                 tracked = Tracked(sig)
             tracked.sig = sig
             tables[table_key][key] = tracked
+            if tracked.retired:
+                conn = tracked.conn
+                if conn is None or self.connections.get(conn.conn_id) is not conn:
+                    continue  # its connection was closed and forgotten: stays so
+                tracked.retired = False
             is_listener = (
                 entry.state == TCP_LISTEN
                 if entry.proto == socket.IPPROTO_TCP
@@ -1380,7 +1449,7 @@ class Agent:
             vanished = [t for k, t in old.items() if k not in table]
             if vanished:
                 listeners_moved |= any(t.listen is not None for t in vanished)
-                self._close_tables([{id(t): t for t in vanished}])
+                self._close_sockets(vanished)
         state.tables = tables
         if listeners_moved:
             state.listening = {t.listen for tb in tables.values() for t in tb.values() if t.listen}

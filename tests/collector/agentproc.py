@@ -73,8 +73,11 @@ class AgentProcess:
             if matches:
                 return max(matches, key=lambda r: r["seq"])
             if time.monotonic() > deadline:
+                latest = sorted(self.latest().values(), key=lambda r: r["seq"])
+                shown = "\n".join(json.dumps(r) for r in latest[-5:])
                 raise AssertionError(
-                    f"no matching record within {timeout} s; latest: {self.latest()}"
+                    f"no matching record within {timeout} s among the {len(latest)} "
+                    f"connections; the last few:\n{shown}"
                 )
             time.sleep(0.2)
 

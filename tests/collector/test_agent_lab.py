@@ -24,11 +24,15 @@ pytestmark = [pytest.mark.netns, pytest.mark.skipif(_REASON is not None, reason=
 
 REQUEST, RESPONSE = 1000, 5000
 FAST_POLL = "0.3"
+# How a pod's socket gets out of the agent's sight: no process left in the pod, or only
+# UDP sockets open there (the agent reads no TCP table then); with and without conntrack.
+CLOSER_CASES = ["no-process-without-ct", "udp-only-without-ct", "no-process-with-ct"]
 
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[NetLab]:
-    with NetLab(["client", "backend", "dns", "quick"]) as lab:
+    pods = ["client", "backend", "dns", "quick", *(f"closer-{case}" for case in CLOSER_CASES)]
+    with NetLab(pods) as lab:
         lab.add_service(cluster_ip(lab), 80, "tcp", [(lab.pod_ips["backend"], 8080)])
         lab.server("backend", "tcp", 8080, "web-server", REQUEST, RESPONSE)
         lab.server("dns", "udp", 53, "dns-server", 0, 300)
@@ -175,6 +179,45 @@ def test_connection_shorter_than_a_poll_gets_its_bytes_once_it_ends(
     assert REQUEST + 20 * 3 <= record["bytes_sent"] <= REQUEST + 60 * 12, record
     assert RESPONSE + 20 * 3 <= record["bytes_received"] <= RESPONSE + 60 * 12, record
     assert agent.stop() == 0
+
+
+@pytest.mark.parametrize("case", CLOSER_CASES)
+def test_a_closed_connection_is_not_born_again_from_its_time_wait_socket(
+    lab: NetLab, start_agent, case: str
+) -> None:
+    with_ct = case.endswith("-with-ct")
+    host_netns = lab.node_netns_path if with_ct else "/nonexistent"
+    agent = start_agent("--host-netns", host_netns, "--poll-interval", FAST_POLL)
+    pod, backend = f"closer-{case}", lab.pod_ips["backend"]
+    if case.startswith("udp-only"):
+        lab.server(pod, "udp", 5353, "keeper")
+    # The client closes first, so its socket lingers in TIME_WAIT (no counters, no owner).
+    client, port = lab.client(pod, "tcp", backend, 8080, "closer", REQUEST, RESPONSE, 1)
+    mine = from_client(lab, pod, port)
+    agent.wait_for(lambda r: mine(r) and r["process"] == "closer")
+    client.wait()
+    # Nothing else is open in the pod, so the agent sees no socket there: it is closed
+    # (conntrack still sees the connection in TIME_WAIT).
+    closed = "TIME_WAIT" if with_ct else "CLOSED"
+    agent.wait_for(lambda r: mine(r) and r["state"] == closed)
+    # Then the pod opens a socket again, and the TIME_WAIT socket is seen.
+    lab.server(pod, "tcp", 9090, "listener")
+    polls = agent.status()["polls"]
+    agent.wait_until(lambda: agent.status()["polls"] >= polls + 3)
+
+    records = [r for r in agent.records()["records"] if mine(r)]
+    first = records[0]
+    assert {(r["conn_id"], r["first_seen"]) for r in records} == {
+        (first["conn_id"], first["first_seen"])
+    }, records
+    # Once the client's socket named them, the process and bytes stay (conntrack may
+    # have reported the connection before that).
+    named = next(i for i, r in enumerate(records) if r["process"] == "closer")
+    for record in records[named:]:
+        assert (record["process"], record["bytes_sent"]) == ("closer", REQUEST), record
+    states = [r["state"] for r in records]
+    if not with_ct:
+        assert states[-1] == "CLOSED" and states.count("CLOSED") == 1, records
 
 
 def test_external_connection_is_source_natted_to_the_node(lab: NetLab, start_agent) -> None:
