@@ -9,6 +9,10 @@ cd "$(dirname "$0")/.."
 .venv/bin/pyinstaller --noconfirm --clean netsight.spec
 
 echo "== start check (offscreen, demo, screenshot)"
+# Settings and data of the check go to a throw-away folder, not the user's.
+check_home=$(mktemp -d)
+trap 'rm -rf "$check_home"' EXIT
+XDG_CONFIG_HOME="$check_home/config" XDG_DATA_HOME="$check_home/data" \
 QT_QPA_PLATFORM=offscreen timeout 120 dist/netsight --demo \
     --screenshot=dist/start-check.png --screenshot-after=3
 test -s dist/start-check.png
