@@ -69,14 +69,30 @@ def _settings(args: argparse.Namespace) -> Any:
 
 
 def _connect(args: argparse.Namespace) -> tuple[Any, str]:
-    from netsight.kube.client import api_client_for
-    from netsight.kube.contexts import load_contexts
+    from netsight.kube.client import api_client_for, context_name
+    from netsight.kube.kubeconfig import kubeconfig_paths, load_merged
 
-    contexts = load_contexts(args.kubeconfig)
-    name = args.context or next((c.name for c in contexts if c.is_current), None)
-    if name is None:
-        raise LookupError("no context given and the kubeconfig names no current context")
-    return api_client_for(name, args.kubeconfig), name
+    if args.context is None:
+        merged = load_merged(args.kubeconfig)
+        if merged.current_context is None:
+            raise LookupError(_no_context_message(merged, kubeconfig_paths(args.kubeconfig)[0]))
+    api = api_client_for(args.context, args.kubeconfig)
+    return api, context_name(api) or args.context or ""
+
+
+def _no_context_message(merged: Any, paths: list[str]) -> str:
+    """Why no context can be chosen, naming the files' problems or the contexts to pick from."""
+    where = ", ".join(paths) or "the kubeconfig"
+    if merged.contexts or merged.broken_contexts:
+        names = ", ".join(sorted([*merged.contexts, *merged.broken_contexts]))
+        return (
+            f"{where} sets no current context; name one of its contexts ({names}) "
+            "with --context. Nothing was done."
+        )
+    problems = list(merged.file_errors.values())
+    if not problems:
+        problems = [f"{where} defines no contexts"]
+    return f"no kubeconfig context can be used: {'; '.join(problems)}. Nothing was done."
 
 
 def _print_progress(state: Any) -> None:
@@ -129,36 +145,51 @@ def _run_collect(args: argparse.Namespace) -> int:
     inventory = Inventory(api)
     deployer = CollectorDeployer(api, _settings(args))
     deployed_here = False
+    tally = _Tally()
     try:
         if not deployer.state().deployed:
             print("Deploying the collector...", flush=True)
-            deployer.deploy(progress=_print_progress)
+            # Set before deploying: a deploy that fails or is interrupted half-way is removed.
             deployed_here = True
+            deployer.deploy(progress=_print_progress)
         puller = AgentPuller(api, store)
         deadline = time.monotonic() + args.duration
-        total = 0
         while True:
-            result = puller.pull_all()
-            total += result.records
+            tally.add(puller.pull_all())
             _drain(inventory, history)
-            for node, problem in result.errors.items():
-                print(f"  {node}: {problem}", file=sys.stderr)
             if time.monotonic() >= deadline:
                 break
             time.sleep(min(PULL_INTERVAL_S, max(0.0, deadline - time.monotonic())))
-        total += puller.pull_all().records
+        tally.add(puller.pull_all())
         if not inventory.wait_synced(timeout=INVENTORY_SYNC_TIMEOUT_S):
             print("The inventory did not finish listing; names may be missing.", file=sys.stderr)
         _drain(inventory, history)
         save_identity(store, history)
-        print(f"Collected {total} records into {store.path}.")
+        print(f"Collected {tally.records} records into {store.path}.")
+        tally.report()
         for kind, reason in sorted(inventory.unavailable.items()):
             print(f"  {kind} not watched: {reason}", file=sys.stderr)
+        if tally.records == 0 and tally.failed_nodes and not tally.answered_nodes:
+            return _fail(
+                "no agent answered, so nothing was collected; see the reasons above. "
+                "The names of the cluster's objects were saved."
+            )
         return 0
     except (KubeError, DeployError, StoreError) as error:
         return _fail(str(error))
     except KeyboardInterrupt:
-        print("Interrupted; cleaning up.", file=sys.stderr)
+        # Keep what was pulled, and the names known so far, so the records can be read.
+        _drain(inventory, history)
+        try:
+            save_identity(store, history)
+        except StoreError as error:
+            print(f"netsight: {error}", file=sys.stderr)
+        print(
+            f"Interrupted; kept the {tally.records} records pulled so far in {store.path}; "
+            "cleaning up.",
+            file=sys.stderr,
+        )
+        tally.report()
         return 130
     finally:
         inventory.stop()
@@ -169,6 +200,42 @@ def _run_collect(args: argparse.Namespace) -> int:
             except (KubeError, DeployError) as cleanup_error:
                 print(f"netsight: {cleanup_error}", file=sys.stderr)
         store.close()
+
+
+class _Tally:
+    """What every pull of one `collect` brought in, for the summary at its end."""
+
+    def __init__(self) -> None:
+        self.records = 0
+        self.skipped: dict[str, int] = {}
+        self.skip_reasons: dict[str, list[str]] = {}
+        self.last_errors: dict[str, str] = {}
+        self.failed_nodes: set[str] = set()
+        self.answered_nodes: set[str] = set()
+
+    def add(self, result: Any) -> None:
+        self.records += result.records
+        for node, count in result.skipped.items():
+            self.skipped[node] = self.skipped.get(node, 0) + count
+            reasons = self.skip_reasons.setdefault(node, [])
+            reasons += [r for r in result.skip_reasons.get(node, []) if r not in reasons][
+                : max(0, 3 - len(reasons))
+            ]
+        self.failed_nodes |= set(result.errors)
+        self.last_errors.update(result.errors)
+        for node in result.answered:
+            self.answered_nodes.add(node)
+            self.last_errors.pop(node, None)
+
+    def report(self) -> None:
+        for node, count in sorted(self.skipped.items()):
+            print(
+                f"  {node}: skipped {count} malformed records from its agent "
+                f"({'; '.join(self.skip_reasons.get(node, []))}); the others were kept.",
+                file=sys.stderr,
+            )
+        for node, error in sorted(self.last_errors.items()):
+            print(f"  {node}: could not be pulled: {error}", file=sys.stderr)
 
 
 def _drain(inventory: Any, history: Any) -> None:

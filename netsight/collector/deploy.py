@@ -180,8 +180,13 @@ class CollectorDeployer:
         what was created when `cancel` is set.
         """
         cancel = cancel or threading.Event()
+        created: list[dict[str, Any]] = []
         for manifest in manifests.all_manifests(self._settings):
-            self._create_if_missing(manifest)
+            try:
+                if self._create_if_missing(manifest):
+                    created.append(manifest)
+            except DeployError as error:
+                raise DeployError(f"{error} {self._undo(created)}") from error
             if cancel.is_set():
                 self._cancel()
         logger.info("Collector objects are in place; waiting for agents on every node.")
@@ -200,19 +205,44 @@ class CollectorDeployer:
             if cancel.wait(POLL_INTERVAL_S):
                 self._cancel()
 
-    def _create_if_missing(self, manifest: dict[str, Any]) -> None:
+    def _create_if_missing(self, manifest: dict[str, Any]) -> bool:
+        """Create `manifest`'s object; False when it already existed (and was kept or updated)."""
         kind, name = manifest["kind"], manifest["metadata"]["name"]
         try:
             rawapi.request_json(self._api, "POST", _COLLECTION_PATHS[kind], body=manifest)
             logger.info("Created %s %s.", kind, name)
+            return True
         except ConflictError:
             if kind in ("ConfigMap", "DaemonSet"):
                 # An older deploy may carry an older agent or settings.
                 self._replace(manifest)
             else:
                 logger.info("%s %s already exists; keeping it.", kind, name)
+            return False
         except ForbiddenError as error:
             raise DeployError(_permission_message("create", kind, error)) from error
+
+    def _undo(self, created: list[dict[str, Any]]) -> str:
+        """Delete what this deploy created, newest first; says how that went, for the user."""
+        if not created:
+            return ""
+        left = []
+        for manifest in reversed(created):
+            kind, name = manifest["kind"], manifest["metadata"]["name"]
+            try:
+                rawapi.request_json(self._api, "DELETE", _object_path(manifest))
+                logger.info("Deleted %s %s, created by the failed deploy.", kind, name)
+            except NotFoundError:
+                continue
+            except KubeError as error:
+                logger.warning("Could not delete %s %s: %s", kind, name, error)
+                left.append(f"{kind} {name}")
+        if left:
+            return (
+                f"What this deploy created could not all be deleted ({', '.join(left)} "
+                "remain); `netsight collector remove` deletes them."
+            )
+        return "What this deploy had created was deleted again."
 
     def _replace(self, manifest: dict[str, Any]) -> None:
         kind = manifest["kind"]

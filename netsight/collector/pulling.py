@@ -10,8 +10,11 @@ missing instead of a quiet hole.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import json
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +31,30 @@ logger = logging.getLogger(__name__)
 PAGE_SIZE = 5000
 # A pull stops after this many pages per agent so one node cannot starve the rest.
 MAX_PAGES_PER_PULL = 40
+# How many reasons for skipped records a pull keeps per node, to show the user.
+MAX_SKIP_REASONS = 3
+
+# What each record field may hold (None is always allowed; REQUIRED fields must be set).
+# Integers carry their inclusive range, so a number the store cannot hold is caught here.
+_INT64 = (-(2**63), 2**63 - 1)
+_INT_FIELDS = {
+    "seq": (1, 2**63 - 1),
+    "family": (4, 6),
+    "src_port": (0, 65535),
+    "dst_port": (0, 65535),
+    "nat_dst_port": (0, 65535),
+    "nat_src_port": (0, 65535),
+    "bytes_sent": (0, 2**63 - 1),
+    "bytes_received": (0, 2**63 - 1),
+    "pid": _INT64,
+    "netns": _INT64,
+}
+_STR_FIELDS = ("conn_id", "node", "generation", "proto", "observer", "source", "state", "process")
+_IP_FIELDS = ("src_ip", "dst_ip", "nat_dst_ip", "nat_src_ip")
+_TIME_FIELDS = ("first_seen", "last_seen")
+# Times beyond the year 9999 cannot be shown as dates.
+_MAX_TIME = 253402300799.0
+_REQUIRED = ("seq", "conn_id", "node", "generation", "proto", "src_ip", "dst_ip")
 
 
 @dataclass(slots=True)
@@ -39,6 +66,11 @@ class PullResult:
     dropped: int = 0
     agents: int = 0
     errors: dict[str, str] = field(default_factory=dict)
+    # Nodes whose agent answered this pull with a record page.
+    answered: set[str] = field(default_factory=set)
+    # Records an agent sent that do not have the record shape, per node, with some reasons.
+    skipped: dict[str, int] = field(default_factory=dict)
+    skip_reasons: dict[str, list[str]] = field(default_factory=dict)
 
 
 class AgentPuller:
@@ -57,6 +89,7 @@ class AgentPuller:
             result.agents += 1
             try:
                 self._pull_agent(pod, result)
+                result.answered.add(pod.node)
             except KubeError as error:
                 # One unreachable agent must not stop the others; it is retried next pull.
                 result.errors[pod.node] = str(error)
@@ -83,11 +116,11 @@ class AgentPuller:
                 if after != 0:
                     after = 0
                     continue
-            records = page["records"]
+            records = self._usable_records(pod.node, page["records"], after, result)
 
             # Anything between our cursor and the agent's oldest record is gone.
             oldest = page.get("oldest_seq")
-            if isinstance(oldest, int) and oldest > after + 1:
+            if type(oldest) is int and after + 1 < oldest <= _INT_FIELDS["seq"][1]:
                 lost = oldest - 1 - after
                 self._store.record_gap(pod.node, generation, after + 1, oldest - 1, lost)
                 result.gaps += 1
@@ -100,11 +133,14 @@ class AgentPuller:
                 )
                 after = oldest - 1
 
-            last_seq = max((r.get("seq", 0) for r in records), default=after)
+            last_seq = max([after] + [_seq_of(r) for r in page["records"]])
             self._store.append_records(records, cursor=Cursor(pod.node, generation, last_seq))
             result.records += len(records)
+            if last_seq <= after:
+                # Nothing new (or an agent that ignores `after`): asking again would loop.
+                return
             after = last_seq
-            if len(records) < PAGE_SIZE:
+            if len(page["records"]) < PAGE_SIZE:
                 return
 
     def _fetch(self, pod: AgentPod, after: int) -> dict[str, Any]:
@@ -115,9 +151,105 @@ class AgentPuller:
         body = rawapi.request_json(
             self._api, "GET", path, query={"after": str(after), "limit": str(PAGE_SIZE)}
         )
-        if not isinstance(body, dict) or not isinstance(body.get("records"), list):
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("records"), list)
+            or not isinstance(body.get("generation"), str)
+            or not body["generation"]
+        ):
             raise KubeError(
                 f"the agent on {pod.node} answered with something that is not a "
-                f"record page: {json.dumps(body)[:200]}"
+                f"record page (it needs a generation and a list of records): "
+                f"{json.dumps(body)[:200]}"
             )
         return body
+
+    def _usable_records(
+        self, node: str, records: list[Any], after: int, result: PullResult
+    ) -> list[dict[str, Any]]:
+        """The records that have the agent record shape; the others are counted as skipped."""
+        usable, problems = [], []
+        for record in records:
+            problem = _record_problem(record)
+            if problem is not None:
+                problems.append(problem)
+            elif record["seq"] > after:  # an agent never resends what we hold
+                usable.append(_normalised(record))
+        if problems:
+            result.skipped[node] = result.skipped.get(node, 0) + len(problems)
+            reasons = result.skip_reasons.setdefault(node, [])
+            reasons += problems[: max(0, MAX_SKIP_REASONS - len(reasons))]
+            logger.warning(
+                "Skipped %d of %d records from the agent on %s that do not have the record "
+                "shape (%s); the others are kept.",
+                len(problems),
+                len(records),
+                node,
+                "; ".join(problems[:MAX_SKIP_REASONS]),
+            )
+        return usable
+
+
+def _seq_of(record: Any) -> int:
+    """The record's sequence number if it is a usable one, else 0 (so it moves no cursor)."""
+    if isinstance(record, dict):
+        seq = record.get("seq")
+        low, high = _INT_FIELDS["seq"]
+        if type(seq) is int and low <= seq <= high:
+            return seq
+    return 0
+
+
+def _record_problem(record: Any) -> str | None:
+    """Why `record` cannot be stored, or None when it can."""
+    if not isinstance(record, dict):
+        return f"a record is a {type(record).__name__}, not an object"
+    seq = record.get("seq")
+    label = f"record {seq!r}" if type(seq) is int else "a record"
+    for name in _REQUIRED:
+        if record.get(name) in (None, ""):
+            return f"{label} has no {name}"
+    for name, (low, high) in _INT_FIELDS.items():
+        value = record.get(name)
+        if value is None:
+            continue
+        if type(value) is not int:
+            return f"{label} has {name} {value!r:.40}, not a whole number"
+        if not low <= value <= high:
+            return f"{label} has {name} {value} outside {low}..{high}"
+    for name in _STR_FIELDS:
+        value = record.get(name)
+        if value is not None and not isinstance(value, str):
+            return f"{label} has {name} {value!r:.40}, not text"
+    for name in _IP_FIELDS:
+        value = record.get(name)
+        if value is not None and (not isinstance(value, str) or _normal_ip(value) is None):
+            return f"{label} has {name} {value!r:.40}, not an IP address"
+    for name in _TIME_FIELDS:
+        value = record.get(name)
+        if value is None:
+            continue
+        if type(value) not in (int, float) or not math.isfinite(value):
+            return f"{label} has {name} {value!r:.40}, not a time in seconds"
+        if not 0 <= value <= _MAX_TIME:
+            return f"{label} has {name} {value} outside the years 1970..9999"
+    return None
+
+
+@functools.lru_cache(maxsize=65536)
+def _normal_ip(text: str) -> str | None:
+    """`text` in NetSight's normal form for an IP address, None when it is not one."""
+    try:
+        return ipaddress.ip_address(text).compressed
+    except ValueError:
+        return None
+
+
+def _normalised(record: dict[str, Any]) -> dict[str, Any]:
+    """`record` (already checked) with its IP addresses in NetSight's normal form."""
+    out = dict(record)
+    for name in _IP_FIELDS:
+        value = out.get(name)
+        if value is not None:
+            out[name] = _normal_ip(value)
+    return out

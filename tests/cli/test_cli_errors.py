@@ -1,0 +1,386 @@
+"""The headless commands meet bad input with one clear message, and `collect` loses nothing.
+
+Each test runs the real `netsight` program in a subprocess against the real
+simulated API server (HTTPS, RBAC, pod proxy) and, where an agent is needed,
+a small HTTP server on 127.0.0.1 that answers the agent protocol badly on
+purpose; the database is a real DuckDB file read back afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from netsight.collector import manifests
+from netsight.kube import rawapi
+from netsight.kube.client import api_client_for
+from netsight.sim.rbac import RbacRules
+from netsight.sim.server import SimServer
+from netsight.store import open_store
+
+NODE = "worker-1"
+POD_IP = "10.244.1.7"
+PEER_IP = "10.244.1.8"
+
+
+def _objects() -> list[dict[str, Any]]:
+    node = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": NODE, "uid": "uid-node", "labels": {}},
+        "spec": {"podCIDR": "10.244.1.0/24"},
+        "status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.11"}]},
+    }
+    pods = [
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": "shop", "uid": f"uid-{name}"},
+            "spec": {"nodeName": NODE},
+            "status": {
+                "phase": "Running",
+                "podIP": ip,
+                "podIPs": [{"ip": ip}],
+                "startTime": "2024-01-01T00:00:00Z",
+            },
+        }
+        for name, ip in (("web", POD_IP), ("db", PEER_IP))
+    ]
+    return [node, *pods]
+
+
+def _record(seq: int, **changes: Any) -> dict[str, Any]:
+    now = time.time()
+    record = {
+        "seq": seq,
+        "conn_id": f"tcp:{POD_IP}:{40000 + seq}>{PEER_IP}:5432",
+        "node": NODE,
+        "generation": "gen-1",
+        "proto": "tcp",
+        "family": 4,
+        "src_ip": POD_IP,
+        "src_port": 40000 + seq,
+        "dst_ip": PEER_IP,
+        "dst_port": 5432,
+        "observer": "client",
+        "source": "sockdiag",
+        "state": "ESTABLISHED",
+        "bytes_sent": 100,
+        "bytes_received": 200,
+        "process": "psql",
+        "pid": 42,
+        "netns": 4026531840,
+        "first_seen": now - 10,
+        "last_seen": now,
+    }
+    record.update(changes)
+    return record
+
+
+class FakeAgent:
+    """Answers /v1/records on 127.0.0.1 with a page built by `page(after)`."""
+
+    def __init__(self, page: Any) -> None:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (the http.server name)
+                query = parse_qs(urlparse(self.path).query)
+                after = int(query.get("after", ["0"])[0])
+                outer.requests += 1
+                body = page(after)
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.requests = 0
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+def _page(records: list[Any], after: int, **changes: Any) -> dict[str, Any]:
+    """A record page as the agent sends it: everything on the first ask, nothing new after."""
+    page = {"node": NODE, "generation": "gen-1", "oldest_seq": 1, "last_seq": len(records)}
+    page.update(records=[] if after else records, dropped=0)
+    page.update(changes)
+    return page
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[tuple[SimServer, str]]:
+    server = SimServer(_objects(), rbac=RbacRules.parse(["create:daemonsets"])).start()
+    kubeconfig = str(server.write_kubeconfig(tmp_path / "kubeconfig"))
+    yield server, kubeconfig
+    server.stop()
+
+
+@pytest.fixture
+def agent_factory(sim: tuple[SimServer, str]) -> Iterator[Any]:
+    agents: list[FakeAgent] = []
+
+    def start(page: Any) -> FakeAgent:
+        agent = FakeAgent(page)
+        agents.append(agent)
+        sim[0].set_agent(NODE, agent.url)
+        return agent
+
+    yield start
+    for agent in agents:
+        agent.stop()
+
+
+def _netsight(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "netsight", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "HOME": os.environ.get("HOME", "/tmp")},
+    )
+
+
+def _leftovers(kubeconfig: str) -> list[str]:
+    api = api_client_for("sim", kubeconfig)
+    found = []
+    for path in ("/api/v1/namespaces", "/api/v1/serviceaccounts", "/api/v1/configmaps"):
+        body = rawapi.request_json(
+            api, "GET", path, query={"labelSelector": manifests.LABEL_SELECTOR}
+        )
+        found += [f"{path}:{o['metadata']['name']}" for o in body["items"]]
+    body = rawapi.request_json(api, "GET", "/apis/apps/v1/daemonsets")
+    found += [o["metadata"]["name"] for o in body["items"]]
+    return found
+
+
+def _count(db: Path, table: str) -> int:
+    with open_store(str(db), read_only=True) as store:
+        return int(store.query_arrow(f"SELECT count(*) AS n FROM {table}", []).column(0)[0].as_py())
+
+
+# -- kubeconfig problems ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("this: is: not: yaml: [\n", "is not valid YAML"),
+        ("", "defines no contexts"),
+        ("- a\n- list\n", "top level is not a mapping"),
+    ],
+)
+def test_unusable_kubeconfig_says_what_is_wrong_with_the_file(
+    tmp_path: Path, content: str, expected: str
+) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(content)
+    result = _netsight("collector", "status", "--kubeconfig", str(kubeconfig))
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("netsight: ") and expected in last, result.stderr
+    assert "Nothing was done" in last
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_kubeconfig_file_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "nope" / "kubeconfig"
+    result = _netsight("collector", "status", "--kubeconfig", str(missing))
+    assert result.returncode == 1
+    assert f"kubeconfig file {missing} does not exist" in result.stderr
+    assert "names no current context" not in result.stderr
+
+
+def test_kubeconfig_without_current_context_lists_the_contexts(
+    sim: tuple[SimServer, str], tmp_path: Path
+) -> None:
+    _, kubeconfig = sim
+    text = Path(kubeconfig).read_text()
+    lines = [line for line in text.splitlines() if not line.startswith("current-context")]
+    stripped = tmp_path / "no-current"
+    stripped.write_text("\n".join(lines) + "\n")
+    result = _netsight("collector", "status", "--kubeconfig", str(stripped))
+    assert result.returncode == 1
+    assert "sets no current context" in result.stderr
+    assert "sim, sim-restricted" in result.stderr and "--context" in result.stderr
+
+
+# -- collect against a misbehaving agent --------------------------------------------
+
+
+def test_collect_keeps_good_records_and_names_the_malformed_ones(
+    sim: tuple[SimServer, str], agent_factory: Any, tmp_path: Path
+) -> None:
+    _, kubeconfig = sim
+    records = [
+        _record(1),
+        _record(2, src_ip=None),
+        _record(3, dst_port="eighty"),
+        _record(4, first_seen=1e300),
+        _record(5, bytes_sent=10**30),
+        _record(6, src_ip="not-an-ip"),
+        "not an object",
+        None,
+        {**_record(9), "seq": 10**30},
+        _record(10),
+    ]
+    agent_factory(lambda after: _page(records, after))
+    db = tmp_path / "c.duckdb"
+    result = _netsight(
+        "collect",
+        "--kubeconfig",
+        kubeconfig,
+        "--context",
+        "sim",
+        "--duration",
+        "0",
+        "--db",
+        str(db),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Collected 2 records" in result.stdout, result.stdout
+    assert f"{NODE}: skipped 8 malformed records" in result.stderr, result.stderr
+    assert "has no src_ip" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert _count(db, "records") == 2
+    # The good records are named: identity was saved alongside them.
+    with open_store(str(db), read_only=True) as store:
+        assert store.identity_at(POD_IP).name == "web"
+    assert _leftovers(kubeconfig) == []
+
+
+def test_agent_that_ignores_after_is_not_stored_twice(
+    sim: tuple[SimServer, str], agent_factory: Any, tmp_path: Path
+) -> None:
+    _, kubeconfig = sim
+    records = [_record(seq) for seq in range(1, 4)]
+    agent = agent_factory(lambda after: _page(records, 0))
+    db = tmp_path / "c.duckdb"
+    result = _netsight(
+        "collect",
+        "--kubeconfig",
+        kubeconfig,
+        "--context",
+        "sim",
+        "--duration",
+        "3",
+        "--db",
+        str(db),
+    )
+    assert result.returncode == 0, result.stderr
+    assert agent.requests >= 2
+    assert _count(db, "records") == 3
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"<html>not json</html>",
+        {"node": NODE, "generation": "gen-1"},
+        {"records": [_record(1)]},
+        [1, 2, 3],
+    ],
+    ids=["not-json", "no-records", "no-generation", "a-list"],
+)
+def test_collect_says_when_no_agent_gave_a_record_page(
+    sim: tuple[SimServer, str], agent_factory: Any, tmp_path: Path, answer: Any
+) -> None:
+    _, kubeconfig = sim
+    agent_factory(lambda after: answer)
+    db = tmp_path / "c.duckdb"
+    result = _netsight(
+        "collect",
+        "--kubeconfig",
+        kubeconfig,
+        "--context",
+        "sim",
+        "--duration",
+        "0",
+        "--db",
+        str(db),
+    )
+    assert result.returncode == 1, result.stderr
+    assert f"{NODE}: could not be pulled" in result.stderr, result.stderr
+    assert "no agent answered, so nothing was collected" in result.stderr
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    assert _leftovers(kubeconfig) == []
+
+
+# -- cleaning up ---------------------------------------------------------------------
+
+
+def test_forbidden_deploy_leaves_nothing_behind(sim: tuple[SimServer, str], tmp_path: Path) -> None:
+    _, kubeconfig = sim
+    result = _netsight(
+        "collect",
+        "--kubeconfig",
+        kubeconfig,
+        "--context",
+        "sim-restricted",
+        "--duration",
+        "0",
+        "--db",
+        str(tmp_path / "c.duckdb"),
+    )
+    assert result.returncode == 1
+    assert "not allowed to create daemonsets.apps" in result.stderr
+    assert _leftovers(kubeconfig) == []
+
+
+def test_interrupted_collect_keeps_records_and_names_and_removes_the_collector(
+    sim: tuple[SimServer, str], agent_factory: Any, tmp_path: Path
+) -> None:
+    _, kubeconfig = sim
+    records = [_record(seq) for seq in range(1, 6)]
+    agent = agent_factory(lambda after: _page(records, after))
+    db = tmp_path / "c.duckdb"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "netsight", "collect", "--kubeconfig", kubeconfig]
+        + ["--context", "sim", "--duration", "120", "--db", str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while agent.requests < 2 and time.monotonic() < deadline:
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.1)
+        assert agent.requests >= 2, "collect never pulled the agent"
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, err
+    assert "kept the 5 records pulled so far" in err, err
+    assert "Removed the collector this run deployed." in out
+    assert _count(db, "records") == 5
+    assert _count(db, "ownership") > 0
+    with open_store(str(db), read_only=True) as store:
+        assert store.identity_at(PEER_IP).name == "db"
+    assert _leftovers(kubeconfig) == []
