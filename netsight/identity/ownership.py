@@ -63,6 +63,10 @@ KINDS = frozenset(
 )
 HOST_NETWORK_TAG = "host-network"
 IN_CLUSTER_TAG = "in-cluster"
+# The kind owner_chain gives the Helm release at the end of a chain.
+HELM_RELEASE = "HelmRelease"
+# What the store calls a workload whose controller kind is not known.
+ANY_WORKLOAD = "Workload"
 
 FactsReader = Callable[[Mapping[str, Any], bool, float], "Facts | None"]
 
@@ -126,6 +130,9 @@ class OwnershipHistory:
         self._chain_cache: dict[str, tuple[str | None, ...]] = {}
         self._changed: set[Key] = set()
         self._workloads = WorkloadIndex()
+        # (kind, namespace, name) -> uid of the latest workload of that name
+        # (a few thousand at most), for owner_chain.
+        self._workload_uids: dict[tuple[str, str | None, str], str] = {}
         self._releases = ReleaseIndex()
         self._namespaces: dict[str, Mapping[str, str]] = {}
 
@@ -176,6 +183,10 @@ class OwnershipHistory:
         if kind in WORKLOAD_KINDS:
             if self._workloads.apply(kind, type, obj):
                 self._invalidate_owners()
+            meta = obj.get("metadata") or {}
+            if type != "DELETED" and meta.get("uid"):
+                key = (kind, meta.get("namespace"), meta.get("name") or "")
+                self._workload_uids[key] = meta["uid"]
         elif kind == "Secret":
             if self._releases.apply(type, obj):
                 self._invalidate_owners()
@@ -484,6 +495,74 @@ class OwnershipHistory:
         )
         self._chain_cache[key] = found
         return found
+
+    def owner_chain(self, kind: str, namespace: str | None, name: str) -> list[tuple[str, str]]:
+        """The owners above a pod or workload, nearest first, as (kind, name).
+
+        A pod of a Deployment gives `[("ReplicaSet", rs), ("Deployment", d),
+        ("HelmRelease", r)]`; the Helm release ends the chain when the object
+        or one above it belongs to one (by manifest, else by annotation). A
+        workload's chain starts above it. Unknown objects give `[]`; so does
+        an object with neither owners nor release. Kind `Workload` matches a
+        workload of any kind.
+        """
+        found = self._find_object(kind, namespace, name)
+        if found is None:
+            return []
+        own_kind, controller, annotations = found
+        chain = self._workloads.chain(controller, namespace)
+        result = [(w.kind, w.name) for w in chain]
+        release = (
+            self._releases.owner_of(own_kind, namespace, name)
+            or next(
+                (
+                    r
+                    for r in (self._releases.owner_of(w.kind, w.namespace, w.name) for w in chain)
+                    if r
+                ),
+                None,
+            )
+            or annotations.get(_RELEASE_ANNOTATION)
+            or next(
+                (
+                    w.annotations[_RELEASE_ANNOTATION]
+                    for w in chain
+                    if w.annotations.get(_RELEASE_ANNOTATION)
+                ),
+                None,
+            )
+        )
+        if release:
+            result.append((HELM_RELEASE, release))
+        return result
+
+    def _find_object(
+        self, kind: str, namespace: str | None, name: str
+    ) -> tuple[str, Ref | None, Mapping[str, str]] | None:
+        """(kind, controller, annotations) of the latest object of that name, if seen."""
+        if kind in WORKLOAD_KINDS or kind == ANY_WORKLOAD:
+            kinds = sorted(WORKLOAD_KINDS) if kind == ANY_WORKLOAD else [kind]
+            for candidate in kinds:
+                uid = self._workload_uids.get((candidate, namespace, name))
+                workload = self._workloads.get(uid) if uid else None
+                if workload is not None:
+                    return workload.kind, workload.controller, workload.annotations
+            return None
+        # Pods and services: the newest one still present, else the newest one
+        # that ever had the name (a StatefulSet pod is recreated under it).
+        # NB: a scan from the newest end; details ask once per click.
+        fallback: _OwnerInfo | None = None
+        for uid, info in reversed(self._info.items()):
+            if info.kind != kind or info.name != name or info.namespace != namespace:
+                continue
+            source = self._sources.get(uid)
+            if source is None or not source.gone:
+                fallback = info
+                break
+            fallback = fallback or info
+        if fallback is None:
+            return None
+        return fallback.kind, fallback.controller, fallback.annotations
 
     def owners(self) -> dict[OwnerUid, Owner]:
         """Every owner that has (or had) an address."""
