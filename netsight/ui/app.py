@@ -5,6 +5,10 @@ own warnings go to the `qt` logger; uncaught exceptions from any thread go
 to the one error banner and the log. `--demo` runs the simulated cluster in
 process; `--screenshot` renders the window to a PNG and exits, which is how
 the UI is looked at under Xvfb.
+
+The window is shown first (target: start to first window < 1.5 s, see
+bench/bench_startup.py); reading the kubeconfig (which loads the Kubernetes
+client) and starting the demo cluster happen on a worker thread after that.
 """
 
 from __future__ import annotations
@@ -22,15 +26,16 @@ from PySide6.QtCore import QMessageLogContext, QSettings, QTimer, QtMsgType, qIn
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
-from netsight.ui.main_window import MainWindow
+from netsight.ui.main_window import MainWindow, SessionFactory
 from netsight.ui.messages import install_excepthooks, notifier
+from netsight.ui.workers import Outcome
 
 logger = logging.getLogger(__name__)
 qt_logger = logging.getLogger("qt")
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 # Set (to anything) by bench/bench_startup.py: print "shown <epoch seconds>" once the
-# window is on screen and quit, so start-up can be timed from outside the process.
+# window has drawn its first frame and quit, so start-up can be timed from outside.
 STARTUP_PROBE_ENV = "NETSIGHT_STARTUP_PROBE"
 ICON_NAMES = ("netsight.svg", "netsight.png")
 
@@ -102,24 +107,15 @@ def run_app(argv: Sequence[str]) -> int:
     app.setOrganizationName("NetSight")
     app.setWindowIcon(app_icon())
     restore_hooks = install_excepthooks()
-    demo: Any = None
+    started: dict[str, Any] = {}  # what the start-up worker made: the demo cluster
     window: MainWindow | None = None
     workdir = tempfile.TemporaryDirectory(prefix="netsight-demo-") if args.demo else None
     try:
-        kubeconfig, context, db = args.kubeconfig, args.context, args.db
-        if args.demo:
-            from netsight.sim.demo import start_demo
-
-            assert workdir is not None
-            demo = start_demo(workdir.name)
-            kubeconfig, context = str(demo.kubeconfig), demo.context
-            db = db or str(Path(workdir.name) / "demo.duckdb")
-        window = build_window(kubeconfig, context, db, demo=args.demo)
-        window.show()
+        window = _empty_window(args.demo)
         if os.environ.get(STARTUP_PROBE_ENV):
-            QTimer.singleShot(0, lambda: _report_shown(app))
-        if args.demo and args.deploy:
-            QTimer.singleShot(500, lambda: _auto_deploy(window))
+            window.first_painted.connect(lambda: _report_shown(app))
+        window.show()
+        _start_in_background(window, args, workdir, started)
         if args.screenshot:
             path = args.screenshot
             QTimer.singleShot(int(args.screenshot_after * 1000), lambda: _screenshot(window, path))
@@ -127,27 +123,90 @@ def run_app(argv: Sequence[str]) -> int:
     finally:
         if window is not None:
             window.shutdown()
-        if demo is not None:
-            demo.stop()
+        if started.get("demo") is not None:
+            started["demo"].stop()
         if workdir is not None:
             workdir.cleanup()
         restore_hooks()
         qInstallMessageHandler(None)
 
 
-def build_window(
-    kubeconfig: str | None, context: str | None, db: str | None, demo: bool = False
-) -> MainWindow:
-    from netsight.ui.session import LiveSession
+def _settings(demo: bool) -> QSettings:
+    return QSettings("NetSight", "NetSight-demo" if demo else "NetSight")
 
-    def factory(name: str) -> LiveSession:
+
+def _empty_window(demo: bool) -> MainWindow:
+    """The window before any context is known (they load after it is shown)."""
+    window = MainWindow(None, None, _settings(demo))
+    window.setWindowIcon(app_icon())
+    if demo:
+        window.setWindowTitle("NetSight — demo cluster")
+    return window
+
+
+def _start_in_background(
+    window: MainWindow,
+    args: argparse.Namespace,
+    workdir: tempfile.TemporaryDirectory[str] | None,
+    started: dict[str, Any],
+) -> None:
+    """Start the demo (if asked) and read the kubeconfig off the GUI thread, then open."""
+
+    def work() -> tuple[str | None, str | None, str | None, list[Any]]:
+        kubeconfig, context, db = args.kubeconfig, args.context, args.db
+        if args.demo:
+            from netsight.sim.demo import start_demo
+
+            assert workdir is not None
+            demo = started["demo"] = start_demo(workdir.name)
+            kubeconfig, context = str(demo.kubeconfig), demo.context
+            db = db or str(Path(workdir.name) / "demo.duckdb")
+        return kubeconfig, context, db, load_context_entries(kubeconfig)
+
+    def done(outcome: Outcome) -> None:
+        if outcome.channel != "startup":
+            return
+        window.runner.finished.disconnect(done)
+        if outcome.error is not None:
+            notifier().error(f"NetSight could not start: {outcome.error}.", outcome.details)
+            return
+        kubeconfig, context, db, entries = outcome.value
+        window.set_session_factory(session_factory(kubeconfig, context, db))
+        if args.demo and args.deploy:
+
+            def deploy_once(_session: Any) -> None:
+                window.session_changed.disconnect(deploy_once)
+                QTimer.singleShot(500, lambda: _auto_deploy(window))
+
+            window.session_changed.connect(deploy_once)
+        window.set_contexts(entries, context)
+
+    window.runner.finished.connect(done)
+    window.runner.submit("startup", work)
+
+
+def session_factory(kubeconfig: str | None, context: str | None, db: str | None) -> SessionFactory:
+    """Makes the LiveSession of a context; `db` is the file of `context` only."""
+
+    def factory(name: str) -> Any:
+        from netsight.ui.session import LiveSession
+
         # --db names the file of the first context only; others use their own.
         path = db if (db and (context is None or name == context)) else None
         return LiveSession(name, kubeconfig, path)
 
-    settings = QSettings("NetSight", "NetSight-demo" if demo else "NetSight")
+    return factory
+
+
+def build_window(
+    kubeconfig: str | None, context: str | None, db: str | None, demo: bool = False
+) -> MainWindow:
+    """A window with its contexts read now (tests and scripts; the app reads them later)."""
     window = MainWindow(
-        load_context_entries(kubeconfig), factory, settings, initial_context=context
+        load_context_entries(kubeconfig),
+        session_factory(kubeconfig, context, db),
+        _settings(demo),
+        initial_context=context,
     )
     window.setWindowIcon(app_icon())
     if demo:

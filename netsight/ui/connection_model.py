@@ -11,9 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
@@ -22,6 +21,9 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +116,14 @@ class ConnectionTableModel(QAbstractTableModel):
         self.beginResetModel()
         self._rows = table.to_pylist()
         self._has_more = has_more
+        self._fetch_pending = False
+        self.endResetModel()
+
+    def clear(self) -> None:
+        """No rows (no query yet, or a new context)."""
+        self.beginResetModel()
+        self._rows = []
+        self._has_more = False
         self._fetch_pending = False
         self.endResetModel()
 

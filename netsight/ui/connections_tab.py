@@ -12,11 +12,10 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 from PySide6.QtCore import QModelIndex, QPoint, Qt, Signal
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -30,11 +29,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from netsight.ui.clipboard import put_text, selected_cells_text
 from netsight.ui.connection_model import COLUMNS, PAGE_ROWS, RAW_ROLE, ConnectionTableModel
 from netsight.ui.empty_state import EmptyState, empty_message
 from netsight.ui.messages import notifier
 from netsight.ui.queries import ConnectionQuery, DataSource
 from netsight.ui.workers import Outcome, QueryRunner
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +50,8 @@ EXPORT_FORMATS = {
 
 def write_table(table: pa.Table, path: str, fmt: str) -> int:
     """Write `table` to `path` as csv, json (one object a line) or parquet; returns rows."""
+    import pyarrow as pa
+
     if fmt == "csv":
         import pyarrow.csv as pacsv
 
@@ -117,11 +122,8 @@ class ConnectionsTab(QWidget):
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)
         self.table.clicked.connect(self._on_clicked)
-        copy = QAction("Copy", self.table)
-        copy.setShortcut(QKeySequence.StandardKey.Copy)
-        copy.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
-        copy.triggered.connect(self.copy_selection)
-        self.table.addAction(copy)
+        # NB: Ctrl+C is the window's Edit > Copy (clipboard.py); a second
+        # shortcut here would make the key ambiguous and do nothing.
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -138,7 +140,7 @@ class ConnectionsTab(QWidget):
         self._runner.cancel("connections-page")
         self._source = source
         self._query = None
-        self.model.set_result(pa.table({}), has_more=False)
+        self.model.clear()
         self.summary.setText("No data yet." if source is None else "Loading…")
         self.empty.clear()
 
@@ -211,14 +213,9 @@ class ConnectionsTab(QWidget):
 
     # -- user actions ----------------------------------------------------------------------
 
-    def copy_selection(self) -> None:
-        indexes = sorted(self.table.selectedIndexes(), key=lambda i: (i.row(), i.column()))
-        if not indexes:
-            return
-        rows: dict[int, list[str]] = {}
-        for index in indexes:
-            rows.setdefault(index.row(), []).append(str(index.data() or ""))
-        QGuiApplication.clipboard().setText("\n".join("\t".join(r) for r in rows.values()))
+    def copy_selection(self) -> bool:
+        """Copy the selected cells (tab-separated rows); False when none is selected."""
+        return put_text(selected_cells_text(self.table))
 
     def _on_clicked(self, index: QModelIndex) -> None:
         if index.isValid():

@@ -33,11 +33,17 @@ class IpOwnership:
 
 @dataclass(frozen=True, slots=True)
 class Peer:
-    name: str
+    """The other end of some connections, as shown and as the topology names it."""
+
+    label: str  # what the panel shows: "namespace/name", or an address with its range
     port: int | None
     proto: str
     connections: int
     bytes_total: int
+    kind: str = ""
+    namespace: str | None = None
+    name: str = ""  # the node's name in the topology (an address, or a group tag)
+    group: str | None = None  # an external address's group, drawn instead when folded
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,15 +65,16 @@ def _e(value: object) -> str:
     return html.escape(str(value))
 
 
-def _peers_html(title: str, peers: tuple[Peer, ...]) -> str:
+def _peers_html(title: str, direction: str, peers: tuple[Peer, ...]) -> str:
     if not peers:
         return f"<h4>{title}</h4><p class='muted'>none in this time range</p>"
+    # A link names the peer by its place in the list: names may hold any character.
     rows = "".join(
-        f"<tr><td><a href='select:{_e(p.name)}'>{_e(p.name)}</a></td>"
+        f"<tr><td><a href='peer:{direction}:{i}'>{_e(p.label)}</a></td>"
         f"<td>{_e(p.proto)}/{_e(p.port if p.port is not None else '*')}</td>"
         f"<td align='right'>{p.connections:,}</td>"
         f"<td align='right'>{_e(human_bytes(p.bytes_total))}</td></tr>"
-        for p in peers[:MAX_PEERS]
+        for i, p in enumerate(peers[:MAX_PEERS])
     )
     more = (
         f"<p class='muted'>and {len(peers) - MAX_PEERS} more</p>" if len(peers) > MAX_PEERS else ""
@@ -109,16 +116,16 @@ def details_html(details: Details) -> str:
             for o in details.ips
         )
         parts.append(f"<h4>IP addresses</h4><table cellspacing='2'>{rows}</table>")
-    parts.append(_peers_html("Connections in", details.incoming))
-    parts.append(_peers_html("Connections out", details.outgoing))
+    parts.append(_peers_html("Connections in", "in", details.incoming))
+    parts.append(_peers_html("Connections out", "out", details.outgoing))
     return "".join(parts)
 
 
 class DetailsPanel(QTextBrowser):
-    """Shows one Details; emits `lookup_requested(ip)` and `select_requested(name)` on links."""
+    """Shows one Details; emits `lookup_requested(ip)` and `peer_requested(Peer)` on links."""
 
     lookup_requested = Signal(str)
-    select_requested = Signal(str)
+    peer_requested = Signal(object)  # Peer
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -142,5 +149,8 @@ class DetailsPanel(QTextBrowser):
         scheme, _, value = url.toString().partition(":")
         if scheme == "lookup":
             self.lookup_requested.emit(value)
-        elif scheme == "select":
-            self.select_requested.emit(value)
+        elif scheme == "peer" and self.details is not None:
+            direction, _, index = value.partition(":")
+            peers = self.details.incoming if direction == "in" else self.details.outgoing
+            if index.isdigit() and int(index) < len(peers):
+                self.peer_requested.emit(peers[int(index)])

@@ -12,10 +12,12 @@ import logging
 import math
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +141,8 @@ def positions_array(
 
 def graph_for_export(graph: nx.Graph, scene: GraphScene, positions: np.ndarray) -> nx.Graph:
     """A copy of `graph` that GraphML can hold: scalar attributes plus x/y positions."""
+    import networkx as nx
+
     out = nx.DiGraph() if graph.is_directed() else nx.Graph()
 
     def scalar(value: Any) -> Any:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import QLabel, QWidget
 
-from netsight.ui.topology_view import style_for
+from netsight.ui.kind_styles import style_for
 
 logger = logging.getLogger(__name__)
 

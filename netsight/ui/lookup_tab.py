@@ -14,7 +14,6 @@ import logging
 import time
 from typing import Any
 
-import pyarrow as pa
 from PySide6.QtCore import (
     QAbstractTableModel,
     QDateTime,
@@ -296,6 +295,8 @@ class LookupTab(QWidget):
         )
         self.history_model.set_spans(result.history)
         self.timeline.set_spans(result.history, result.at)
-        table = result.connections if result.connections is not None else pa.table({})
-        self.connections_model.set_result(table, has_more=False)
+        if result.connections is not None:
+            self.connections_model.set_result(result.connections, has_more=False)
+        else:
+            self.connections_model.clear()
         self.lookup_done.emit(result)

@@ -5,6 +5,12 @@ DataSource the tabs query and reports its live status; the window turns the
 user's choices (context, namespace, level, time range, search) into
 immutable queries and hands them to the tabs, which run them off the GUI
 thread. Layout, last context and filters persist through QSettings.
+
+Start-up is part of the design: the window is shown before anything heavy
+is loaded. The context list may arrive after it (`contexts=None` shows a
+placeholder until `set_contexts`), a session opens its database on its own
+thread and says `opened`, and the topology canvas (pyqtgraph) is built just
+after the first show.
 """
 
 from __future__ import annotations
@@ -14,23 +20,37 @@ from collections.abc import Callable, Hashable, Sequence
 from functools import partial
 from typing import Any, Protocol
 
-from PySide6.QtCore import QByteArray, QSettings, QStringListModel, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import (
+    QByteArray,
+    QEvent,
+    QObject,
+    QSettings,
+    QStringListModel,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
     QComboBox,
     QCompleter,
     QLabel,
     QLineEdit,
     QMainWindow,
+    QMessageBox,
     QSplitter,
     QTabWidget,
+    QTextBrowser,
     QToolBar,
     QVBoxLayout,
     QWidget,
 )
 
+from netsight.ui.clipboard import put_text, selected_cells_text
 from netsight.ui.connections_tab import ConnectionsTab
-from netsight.ui.details import Details, DetailsPanel
+from netsight.ui.details import Details, DetailsPanel, Peer
 from netsight.ui.empty_state import ACTION_CLEAR_SEARCH, ACTION_DEPLOY
 from netsight.ui.lookup_tab import LookupTab
 from netsight.ui.messages import ErrorBanner, notifier
@@ -51,6 +71,7 @@ REFRESH_COALESCE_MS = 1500
 # While a context's previous session still stops, its reopening is retried this often.
 CLOSING_POLL_MS = 100
 ALL_NAMESPACES = "All namespaces"
+LOADING_CONTEXTS = "Reading kubeconfig…"
 TAB_TOPOLOGY, TAB_CONNECTIONS, TAB_LOOKUP = 0, 1, 2
 
 
@@ -76,10 +97,11 @@ SessionFactory = Callable[[str], Any]  # returns a Session-like QObject
 
 class MainWindow(QMainWindow):
     session_changed = Signal(object)
+    first_painted = Signal()  # the window's first frame is drawn (start-up is over)
 
     def __init__(
         self,
-        contexts: Sequence[ContextEntry],
+        contexts: Sequence[ContextEntry] | None,
         session_factory: SessionFactory | None,
         settings: QSettings | None = None,
         initial_context: str | None = None,
@@ -146,7 +168,12 @@ class MainWindow(QMainWindow):
 
         self.resize(1360, 860)
         self._restore_settings()
-        self.set_contexts(contexts, initial_context)
+        self._shown_once = False
+        self.shortcuts_dialog: QWidget | None = None
+        if contexts is None:
+            self.context_box.addItem(LOADING_CONTEXTS, None)
+        else:
+            self.set_contexts(contexts, initial_context)
 
     # -- construction ----------------------------------------------------------------------
 
@@ -204,47 +231,78 @@ class MainWindow(QMainWindow):
         bar.addWidget(self.search)
 
     def _build_menus(self) -> None:
+        def action(text: str, slot: Any, *keys: QKeySequence.StandardKey | str) -> QAction:
+            item = QAction(text, self)
+            sequences: list[QKeySequence] = []
+            for key in keys:
+                for sequence in (
+                    QKeySequence.keyBindings(key)
+                    if isinstance(key, QKeySequence.StandardKey)
+                    else [QKeySequence(key)]
+                ):
+                    if sequence not in sequences:
+                        sequences.append(sequence)
+            item.setShortcuts(sequences)
+            item.triggered.connect(lambda _=False: slot())
+            return item
+
         file_menu = self.menuBar().addMenu("&File")
-        export_connections = QAction("Export connections…", self)
-        export_connections.triggered.connect(self.connections.export_dialog)
-        export_graph = QAction("Export graph…", self)
-        export_graph.triggered.connect(self.topology.export_dialog)
-        quit_action = QAction("Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
-        file_menu.addActions([export_connections, export_graph])
+        file_menu.addActions(
+            [
+                action("Export connections…", self.connections.export_dialog, "Ctrl+E"),
+                action("Export graph…", self.topology.export_dialog, "Ctrl+Shift+E"),
+            ]
+        )
         file_menu.addSeparator()
-        file_menu.addAction(quit_action)
+        file_menu.addAction(action("Quit", self.close, QKeySequence.StandardKey.Quit))
+
+        edit = self.menuBar().addMenu("&Edit")
+        self.copy_action = action("Copy", self.copy_selection, QKeySequence.StandardKey.Copy)
+        self.copy_action.setToolTip("Copy the selected cells, or the selected node's name")
+        edit.addAction(self.copy_action)
+        edit.addAction(action("Search…", self.focus_search, "Ctrl+K"))
 
         cluster = self.menuBar().addMenu("&Cluster")
-        self.deploy_action = QAction("Deploy collector…", self)
-        self.deploy_action.setShortcut(QKeySequence("Ctrl+D"))
-        self.deploy_action.triggered.connect(self.deploy_collector)
-        self.remove_action = QAction("Remove collector…", self)
-        self.remove_action.triggered.connect(self.remove_collector)
+        self.deploy_action = action("Deploy collector…", self.deploy_collector, "Ctrl+D")
+        self.remove_action = action("Remove collector…", self.remove_collector, "Ctrl+Shift+D")
         cluster.addActions([self.deploy_action, self.remove_action])
 
         view = self.menuBar().addMenu("&View")
-        refresh = QAction("Refresh", self)
-        refresh.setShortcut(QKeySequence.StandardKey.Refresh)
-        refresh.triggered.connect(self.refresh)
-        search = QAction("Search", self)
-        search.setShortcut(QKeySequence("Ctrl+K"))
-        search.triggered.connect(self.focus_search)
-        view.addActions([refresh, search])
+        view.addAction(action("Refresh", self.refresh, "F5"))
         view.addSeparator()
         for i, level in enumerate(LEVELS):
-            action = QAction(f"{LEVEL_TITLES[level]} level", self)
-            action.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
-            action.triggered.connect(lambda _=False, i=i: self.level_box.setCurrentIndex(i))
-            view.addAction(action)
+            view.addAction(
+                action(
+                    f"{LEVEL_TITLES[level]} level", partial(self.set_level, level), f"Ctrl+{i + 1}"
+                )
+            )
         view.addSeparator()
         for i, title in enumerate(("Topology", "Connections", "IP lookup")):
-            action = QAction(title, self)
-            action.setShortcut(QKeySequence(f"Alt+{i + 1}"))
-            action.triggered.connect(lambda _=False, i=i: self.tabs.setCurrentIndex(i))
-            view.addAction(action)
-        self.addActions(view.actions())
+            view.addAction(
+                action(f"{title} tab", partial(self.tabs.setCurrentIndex, i), f"Alt+{i + 1}")
+            )
+
+        graph = self.menuBar().addMenu("&Graph")
+        graph.addActions(
+            [
+                action("Re-layout", self.topology.relayout, "Ctrl+L"),
+                action("Fit to window", self.topology.fit, "Ctrl+0"),
+                action(
+                    "Zoom in",
+                    partial(self.topology.zoom, 1),
+                    QKeySequence.StandardKey.ZoomIn,
+                    "Ctrl+=",
+                ),
+                action(
+                    "Zoom out", partial(self.topology.zoom, -1), QKeySequence.StandardKey.ZoomOut
+                ),
+            ]
+        )
+
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(action("Keyboard shortcuts", self.show_shortcuts, "Ctrl+/", "F1"))
+        help_menu.addAction(action("About NetSight", self.show_about))
+        self.menus = [file_menu, edit, cluster, view, graph, help_menu]
 
     def _connect_signals(self) -> None:
         self.context_box.activated.connect(lambda _i: self.switch_context(self.current_context()))
@@ -258,8 +316,9 @@ class MainWindow(QMainWindow):
         self.connections.focus_requested.connect(self.focus_in_topology)
         self.connections.row_selected.connect(self._on_row_selected)
         self.details.lookup_requested.connect(self.look_up)
-        self.details.select_requested.connect(lambda name: self.focus_in_topology("", name))
-        self.topology.view.node_context_menu.connect(self._node_menu)
+        self.details.peer_requested.connect(self.focus_peer)
+        self.topology.node_context_menu.connect(self._node_menu)
+        self.topology.level_requested.connect(self.set_level)
         self.topology.empty.action_requested.connect(self._on_empty_action)
         self.connections.empty.action_requested.connect(self._on_empty_action)
 
@@ -268,6 +327,8 @@ class MainWindow(QMainWindow):
     def set_contexts(self, contexts: Sequence[ContextEntry], initial: str | None = None) -> None:
         """Fill the picker (current first, broken ones disabled with their error) and open one."""
         self.context_box.clear()
+        if not contexts:
+            self.context_box.addItem("No contexts", None)
         ordered = sorted(contexts, key=lambda c: (not c.is_current, c.name))
         model = self.context_box.model()
         for entry in ordered:
@@ -297,6 +358,10 @@ class MainWindow(QMainWindow):
             return
         self.context_box.setCurrentIndex(self.context_box.findData(chosen))
         self.switch_context(chosen)
+
+    def set_session_factory(self, factory: SessionFactory) -> None:
+        """How sessions are made, when that is known only after the window was built."""
+        self._factory = factory
 
     def current_context(self) -> str | None:
         data = self.context_box.currentData()
@@ -336,15 +401,21 @@ class MainWindow(QMainWindow):
             return
         self.session = session
         self.settings.setValue("context", name)
+        session.opened.connect(self._on_session_opened)
         session.status_changed.connect(self.status_panel.show)
         session.status_changed.connect(self._on_status)
         session.data_changed.connect(self.schedule_refresh)
         session.vocabulary_changed.connect(self._on_vocabulary)
-        for tab in (self.topology, self.connections, self.lookup):
-            tab.set_source(session.source)
         self.details.show_nothing()
+        # Its database opens on the session's thread; the views follow on `opened`.
         session.start()
         self.session_changed.emit(session)
+
+    def _on_session_opened(self, session: Any) -> None:
+        if session is not self.session:
+            return  # a context the user has left already
+        for tab in (self.topology, self.connections, self.lookup):
+            tab.set_source(session.source)
         self.refresh()
 
     def _close_session(self, wait: bool = True) -> None:
@@ -357,6 +428,7 @@ class MainWindow(QMainWindow):
             tab.set_source(None)
         self.runner.cancel("details")
         try:
+            session.opened.disconnect(self._on_session_opened)
             session.status_changed.disconnect(self.status_panel.show)
             session.status_changed.disconnect(self._on_status)
             session.data_changed.disconnect(self.schedule_refresh)
@@ -429,7 +501,7 @@ class MainWindow(QMainWindow):
 
     def refresh(self) -> None:
         """Re-run every view's query with the current context, level, time and filter."""
-        if self.session is None:
+        if self.session is None or self.session.source is None:
             return
         since, until = self.time_range().resolve()
         search = self.effective_filter()
@@ -485,7 +557,7 @@ class MainWindow(QMainWindow):
     # -- selection, details and cross-tab actions ------------------------------------------
 
     def _on_node_selected(self, node: Hashable | None, attrs: dict[str, Any]) -> None:
-        if node is None or self.session is None:
+        if node is None or self.session is None or self.session.source is None:
             self.details.show_nothing()
             return
         source = self.session.source
@@ -521,12 +593,60 @@ class MainWindow(QMainWindow):
         self.apply_search()
         self.tabs.setCurrentIndex(TAB_CONNECTIONS)
 
-    def focus_in_topology(self, namespace: str | None, name: str, switch: bool = True) -> None:
+    def focus_in_topology(self, namespace: str | None, name: str, switch: bool = True) -> bool:
         found = self.topology.focus_on(namespace or None, name)
         if switch:
             self.tabs.setCurrentIndex(TAB_TOPOLOGY)
             if not found:
                 notifier().info(f"{name} is not drawn at this level or in this filter.")
+        return found
+
+    def focus_peer(self, peer: Peer) -> bool:
+        """Select a peer from the details panel in the topology (its group when folded)."""
+        self.tabs.setCurrentIndex(TAB_TOPOLOGY)
+        if self.topology.focus_on(peer.namespace, peer.name):
+            return True
+        if peer.group and self.topology.focus_on(None, peer.group):
+            return True
+        notifier().info(f"{peer.label} is not drawn at this level or in this filter.")
+        return False
+
+    def set_level(self, level: str) -> None:
+        if level in LEVELS:
+            self.level_box.setCurrentIndex(LEVELS.index(level))
+
+    # -- edit and help ---------------------------------------------------------------------
+
+    def copy_selection(self) -> bool:
+        """Copy what is selected where the focus is: table cells, text, or the selected node."""
+        focus = QApplication.focusWidget()
+        if isinstance(focus, QLineEdit | QTextBrowser):
+            focus.copy()
+            return True
+        if isinstance(focus, QAbstractItemView) and put_text(selected_cells_text(focus)):
+            return True
+        if self.tabs.currentIndex() == TAB_TOPOLOGY and self.topology.view_built:
+            node = self.topology.view.selected_id()
+            attrs = self.topology.node_attrs(node)
+            return put_text(str(attrs.get("label") or attrs.get("name") or ""))
+        return False
+
+    def show_shortcuts(self) -> None:
+        from netsight.ui.help import ShortcutsDialog
+
+        if self.shortcuts_dialog is None:
+            self.shortcuts_dialog = ShortcutsDialog(self.menus, self)
+        self.shortcuts_dialog.show()
+        self.shortcuts_dialog.raise_()
+
+    def show_about(self) -> None:
+        from netsight.ui.help import about_html
+
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "About NetSight", about_html(), parent=self)
+        box.setObjectName("aboutBox")
+        box.setIconPixmap(self.windowIcon().pixmap(64, 64))
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
 
     def _node_menu(self, node: Hashable, global_pos: Any) -> None:
         from PySide6.QtGui import QGuiApplication
@@ -622,6 +742,25 @@ class MainWindow(QMainWindow):
             closer.join()
         self._closing.clear()
         self.runner.close()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._shown_once:
+            self._shown_once = True
+            self.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self and event.type() == QEvent.Type.Paint:
+            # The window has its first frame: now the canvas (and pyqtgraph).
+            # NB: a zero timer started earlier would run before the first paint.
+            self.removeEventFilter(self)
+            self.first_painted.emit()
+            QTimer.singleShot(0, self._build_deferred)
+        return False
+
+    def _build_deferred(self) -> None:
+        if self.isVisible():
+            self.topology.ensure_view()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_settings()

@@ -12,14 +12,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import networkx as nx
-import pyarrow as pa
-
-from netsight.topology.graph import DEFAULT_MAX_VISIBLE_NODES, DrillSpec
 from netsight.ui.details import Details
 from netsight.ui.search import SearchFilter, Vocabulary
+
+if TYPE_CHECKING:
+    # NB: only for annotations; networkx and pyarrow load off the GUI thread
+    # with the first query, not with the window.
+    import networkx as nx
+    import pyarrow as pa
+
+    from netsight.topology.graph import DrillSpec
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +59,8 @@ class GraphQuery:
     drill: DrillSpec | None = None
     # External groups drawn address by address instead of as one node ("public", ...).
     expanded_groups: frozenset[str] = frozenset()
-    max_nodes: int = DEFAULT_MAX_VISIBLE_NODES
+    # Above this many nodes the view steps up a level; None: topology's default.
+    max_nodes: int | None = None
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,15 @@
 A LiveSession owns the context's DuckDB file, an API client, an Inventory
 (its informer threads), the OwnershipHistory fed from it and a puller for the
 collector agents. All of that runs in one background thread with a stop
-flag and short sleeps; the GUI sees only queued signals: a SessionStatus a
-few times a second at most, `data_changed` once per burst of new data, and
-the completion vocabulary. Details the store does not keep (Helm revisions,
-the owner chain between a pod and its workload) are answered from the live
-inventory under a lock (`owner_chain`, `release`). Nothing here writes to the cluster; deploying and
-removing the collector happen only through `deploy`/`remove`, which the
-user's dialog calls.
+flag and short sleeps, and that thread also opens (or creates) the database
+first, so the GUI thread never waits for DuckDB: `opened` says when `source`
+can be queried. The GUI sees only queued signals: a SessionStatus a few
+times a second at most, `data_changed` once per burst of new data, and the
+completion vocabulary. Details the store does not keep (Helm revisions, the
+owner chain between a pod and its workload) are answered from the live
+OwnershipHistory under a lock (`owner_chain`, `release`). Nothing here
+writes to the cluster; deploying and removing the collector happen only
+through `deploy`/`remove`, which the user's dialog calls.
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ from netsight.ui.status import (
     API_RECONNECTING,
     SessionStatus,
 )
-from netsight.ui.store_source import StoreDataSource
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ RECONNECT_S = 5.0
 
 
 class LiveSession(QObject):
+    opened = Signal(object)  # this session, once `store` and `source` can be used
+    open_failed = Signal(str)  # why the database could not be opened
     status_changed = Signal(object)  # SessionStatus
     data_changed = Signal()
     vocabulary_changed = Signal(object)  # Vocabulary
@@ -62,23 +65,17 @@ class LiveSession(QObject):
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        from netsight.store.database import open_store
-        from netsight.store.paths import default_db_path
-
         self.context = context
         self.kubeconfig = kubeconfig
-        path = Path(db_path) if db_path else default_db_path(context)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db_path = path
-        self.store = open_store(path)
-        self.source = StoreDataSource(self.store, live=self)
-        # Live facts for the details panel; filled by the loop, read by workers.
-        # TODO: drop the second workload index once OwnershipHistory offers
-        # owner_chain(uid) publicly (it keeps the same index privately).
+        self._db_arg = Path(db_path) if db_path else None
+        self.db_path: Path | None = self._db_arg
+        # Both set by the session thread before `opened` is emitted.
+        self.store: Any = None
+        self.source: Any = None
+        # The live ownership history, applied to by the loop and read by
+        # workers (owner chains, releases) under this lock.
         self._facts_lock = threading.Lock()
-        self._workloads: Any = None
-        self._workload_uids: dict[tuple[str, str | None, str], str] = {}
-        self._pod_controllers: dict[tuple[str | None, str], Any] = {}
+        self._history: Any = None
         self._releases: list[Any] = []
         self._stop = threading.Event()
         # Set after a deploy or removal: read the collector's state on the next tick.
@@ -115,6 +112,8 @@ class LiveSession(QObject):
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join()
+        if self.store is None:
+            return
         try:
             self.store.close()
         except Exception:  # noqa: BLE001 - closing must not fail the app's exit
@@ -153,21 +152,13 @@ class LiveSession(QObject):
 
     # -- live facts (called from worker threads) ------------------------------------------
 
-    def owner_chain(self, kind: str, namespace: str | None, name: str) -> tuple[str, ...]:
-        """Owners above a pod or workload, nearest first ("ReplicaSet x", "Deployment y")."""
-        from netsight.identity.workloads import Ref
-
+    def owner_chain(self, kind: str, namespace: str | None, name: str) -> list[tuple[str, str]]:
+        """Owners above a pod or workload, nearest first, as (kind, name), up to its
+        Helm release (see OwnershipHistory.owner_chain); empty before the first sync."""
         with self._facts_lock:
-            if self._workloads is None:
-                return ()
-            skip = 0
-            if kind == "Pod":
-                ref = self._pod_controllers.get((namespace, name))
-            else:
-                uid = self._workload_uids.get((kind, namespace, name))
-                ref, skip = (Ref(kind, name, uid), 1) if uid else (None, 0)
-            chain = self._workloads.chain(ref, namespace) if ref is not None else []
-            return tuple(f"{w.kind} {w.name}" for w in chain[skip:])
+            if self._history is None:
+                return []
+            return list(self._history.owner_chain(kind, namespace, name))
 
     def release(self, namespace: str | None, name: str) -> Any | None:
         """The live revision of Helm release `name` (in `namespace` when there is one)."""
@@ -178,32 +169,43 @@ class LiveSession(QObject):
                 return candidate
         return releases[0] if releases else None
 
-    def _track(self, kind: str, event_type: str, obj: dict[str, Any]) -> None:
-        """Keep what owner_chain needs; called with the facts lock held."""
-        from netsight.identity.workloads import WORKLOAD_KINDS, WorkloadIndex, controller_of
-
-        meta = obj.get("metadata") or {}
-        if kind == "Pod":
-            key = (meta.get("namespace"), meta.get("name") or "")
-            if event_type == "DELETED":
-                self._pod_controllers.pop(key, None)
-            else:
-                self._pod_controllers[key] = controller_of(meta)
-        elif kind in WORKLOAD_KINDS:
-            if self._workloads is None:
-                self._workloads = WorkloadIndex()
-            self._workloads.apply(kind, event_type, obj)
-            if meta.get("uid") and event_type != "DELETED":
-                self._workload_uids[(kind, meta.get("namespace"), meta.get("name") or "")] = meta[
-                    "uid"
-                ]
-
     # -- the loop --------------------------------------------------------------------------
+
+    def _open(self) -> bool:
+        """Open (or create) the context's database; False, told to the user, when it cannot."""
+        from netsight.store.database import open_store
+        from netsight.store.paths import default_db_path
+        from netsight.ui.store_source import StoreDataSource
+
+        path = self._db_arg or default_db_path(self.context)
+        self.db_path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            store = open_store(path)
+        except Exception as error:  # noqa: BLE001 - StoreUserError or OSError: told, not fatal
+            logger.warning(
+                "Opening the database %s of %s failed.", path, self.context, exc_info=True
+            )
+            message = (
+                f"Could not open the database of {self.context} ({path}): {error}. "
+                "Nothing is shown for it; pick another context."
+            )
+            notifier().error(message)
+            self.open_failed.emit(message)
+            return False
+        self.store = store
+        self.source = StoreDataSource(store, live=self)
+        self.opened.emit(self)
+        return True
 
     def _run(self) -> None:
         from netsight.identity.ownership import OwnershipHistory
 
+        if not self._open():
+            return
         history = OwnershipHistory()
+        with self._facts_lock:
+            self._history = history
         inventory: Any = None
         puller: Any = None
         deployer: Any = None
@@ -220,7 +222,7 @@ class LiveSession(QObject):
                     next_connect = now + RECONNECT_S
                 if inventory is not None:
                     with self._facts_lock:
-                        pending_events += _drain(inventory, history, self._stop, self._track)
+                        pending_events += _drain(inventory, history, self._stop)
                     if pending_events and now >= next_write:
                         self._write_ownership(history)
                         with self._facts_lock:
@@ -330,13 +332,7 @@ class LiveSession(QObject):
             self.status_changed.emit(updated)
 
 
-def _drain(
-    inventory: Any,
-    history: Any,
-    stop: threading.Event,
-    track: Callable[[str, str, dict[str, Any]], None],
-    limit: int = 20_000,
-) -> int:
+def _drain(inventory: Any, history: Any, stop: threading.Event, limit: int = 20_000) -> int:
     """Apply waiting inventory events (a bounded batch so stop stays responsive)."""
     applied = 0
     while applied < limit and not stop.is_set():
@@ -345,13 +341,14 @@ def _drain(
         except queue.Empty:
             break
         history.apply(event.kind, event.type, event.obj, event.observed_at)
-        track(event.kind, event.type, event.obj)
         applied += 1
     return applied
 
 
-def _file_size(path: Path) -> int:
+def _file_size(path: Path | None) -> int:
     total = 0
+    if path is None:
+        return total
     for candidate in (path, Path(f"{path}.wal")):
         try:
             total += os.path.getsize(candidate)

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any, Protocol
 
 import pyarrow as pa
 
+from netsight.identity.ownership import HELM_RELEASE
+from netsight.identity.ranges import normalize_ip
 from netsight.store.querying import Filter
 from netsight.topology.graph import (
     APP_KIND,
@@ -54,8 +56,9 @@ WORKLOAD_KINDS = frozenset(
 class LiveFacts(Protocol):
     """What the live session knows beyond the store (see session.py)."""
 
-    def owner_chain(self, kind: str, namespace: str | None, name: str) -> tuple[str, ...]:
-        """Owners above an object, nearest first, as "Kind name" (empty when unknown)."""
+    def owner_chain(self, kind: str, namespace: str | None, name: str) -> list[tuple[str, str]]:
+        """Owners above an object, nearest first, as (kind, name), the Helm release
+        last as ("HelmRelease", name); empty when unknown (OwnershipHistory.owner_chain)."""
         ...
 
     def release(self, namespace: str | None, name: str) -> Any | None:
@@ -137,7 +140,11 @@ class StoreDataSource:
 
     def graph(self, query: GraphQuery) -> GraphResult:
         """The graph for a level (collapsing when too big) or for a drill-down's members."""
-        settings = TopologySettings(max_visible_nodes=query.max_nodes)
+        settings = (
+            TopologySettings()
+            if query.max_nodes is None
+            else TopologySettings(max_visible_nodes=query.max_nodes)
+        )
 
         def fetch(level: str) -> pa.Table:
             return self._rows(
@@ -233,16 +240,20 @@ class StoreDataSource:
         level = str(attrs.get("level") or "pod")
 
         # Its connections, split by direction.
+        group = str(attrs["group"]) if kind == EXTERNAL and attrs.get("group") else None
+        # A folded external group is named by its tag; its rows name addresses at pod level.
+        is_group = group is not None and name == group
         rows = self.store.connections(
             level,
             since=since,
             until=until,
-            filter=_details_filter(kind, namespace, name),
+            filter=_details_filter(kind, namespace, name, is_group),
             order_by="bytes_sent DESC",
             limit=DETAILS_ROW_LIMIT,
         ).to_pylist()
-        incoming = tuple(_peers(rows, "dst", "src", kind, namespace, name))
-        outgoing = tuple(_peers(rows, "src", "dst", kind, namespace, name))
+        matches = _end_matcher(kind, namespace, name, group if is_group else None)
+        incoming = tuple(_peers(rows, "dst", "src", matches))
+        outgoing = tuple(_peers(rows, "src", "dst", matches))
 
         # What the store knows of its owners (pods, or the pods of a workload, ...).
         facts: list[tuple[str, str]] = [("Kind", kind)]
@@ -291,17 +302,20 @@ class StoreDataSource:
         """The object, the owners above it and its application: live when known, else stored."""
         if kind in (APP_KIND, NAMESPACE_KIND, EXTERNAL):
             return ()
-        chain: tuple[str, ...] = ()
+        live: list[tuple[str, str]] = []
         if self.live is not None:
             try:
-                chain = self.live.owner_chain(kind, namespace, name)
+                live = list(self.live.owner_chain(kind, namespace, name))
             except Exception:  # noqa: BLE001 - the stored chain below still shows
                 logger.debug("Live owner chain of %s/%s failed.", namespace, name, exc_info=True)
+        chain = [f"{k} {n}" for k, n in live if k != HELM_RELEASE]
+        release = next((n for k, n in live if k == HELM_RELEASE), None)
         first = owners[0] if owners else {}
         if not chain and kind == "Pod" and first.get("workload_name"):
-            chain = (f"{first['workload_kind']} {first['workload_name']}",)
-        app = first.get("app")
-        tail = (f"Helm release {app}",) if app else ()
+            chain = [f"{first['workload_kind']} {first['workload_name']}"]
+        # The stored application stands in for a release the live cluster did not name.
+        app = release or first.get("app")
+        tail = [f"Helm release {app}"] if app else []
         if not chain and not tail:
             return ()
         return (f"{kind} {name}", *chain, *tail)
@@ -395,45 +409,63 @@ class StoreDataSource:
         )
 
 
-def _details_filter(kind: str, namespace: str | None, name: str) -> Filter:
+def _details_filter(kind: str, namespace: str | None, name: str, is_group: bool) -> Filter:
     if kind == NAMESPACE_KIND:
         return Filter(namespaces=(name,))
     if kind == APP_KIND:
         return Filter(apps=(name,), namespaces=(namespace,) if namespace else ())
     if kind == EXTERNAL:
-        return Filter(external_only=True)
+        # One address is found by address; a group by the tags of its rows.
+        is_address = not is_group and normalize_ip(name) is not None
+        return Filter(external_only=True, cidrs=(name,) if is_address else ())
     return Filter(name=name, namespaces=(namespace,) if namespace else ())
 
 
-def _peers(
-    rows: list[dict[str, Any]],
-    mine: str,
-    theirs: str,
-    kind: str,
-    namespace: str | None,
-    name: str,
-) -> list[Peer]:
+EndMatcher = Callable[[dict[str, Any], str], bool]
+
+
+def _end_matcher(kind: str, namespace: str | None, name: str, group: str | None) -> EndMatcher:
+    """Whether a row's end (`src` or `dst`) is the object (or, for a group, in it)."""
+    grouping = TopologySettings().grouping()
+
+    def matches(row: dict[str, Any], end: str) -> bool:
+        if row.get(f"{end}_kind") != kind:
+            return False
+        if group is not None:
+            # Coarse levels name the end by its tag already; pod level by address
+            # (grouped as the graph groups it when the store gave no tag).
+            tag = row.get(f"{end}_tag") or grouping.group_of(str(row.get(f"{end}_name") or ""))
+            return group in (tag, row.get(f"{end}_name"))
+        return row.get(f"{end}_name") == name and (row.get(f"{end}_namespace") or None) == namespace
+
+    return matches
+
+
+def _peers(rows: list[dict[str, Any]], mine: str, theirs: str, matches: EndMatcher) -> list[Peer]:
     """Rows whose `mine` end is the object, as peers named by their `theirs` end."""
     peers = []
     for row in rows:
-        if (
-            row.get(f"{mine}_kind") != kind
-            or row.get(f"{mine}_name") != name
-            or (row.get(f"{mine}_namespace") or None) != namespace
-        ):
+        if not matches(row, mine):
             continue
-        peer_ns = row.get(f"{theirs}_namespace")
-        peer_name = row.get(f"{theirs}_name")
-        if row.get(f"{theirs}_kind") == EXTERNAL and row.get(f"{theirs}_tag"):
-            peer_name = f"{peer_name} ({row[f'{theirs}_tag']})"
+        peer_kind = str(row.get(f"{theirs}_kind") or "")
+        peer_ns = row.get(f"{theirs}_namespace") or None
+        peer_name = str(row.get(f"{theirs}_name") or "")
+        tag = row.get(f"{theirs}_tag") if peer_kind == EXTERNAL else None
+        label = f"{peer_ns}/{peer_name}" if peer_ns else peer_name
+        if tag and tag != peer_name:
+            label = f"{peer_name} ({tag})"
         total = int(row.get("bytes_sent") or 0) + int(row.get("bytes_received") or 0)
         peers.append(
             Peer(
-                f"{peer_ns}/{peer_name}" if peer_ns else str(peer_name),
+                label,
                 row.get("dst_port"),
                 str(row.get("proto")),
                 int(row.get("connections") or 0),
                 total,
+                kind=peer_kind,
+                namespace=peer_ns,
+                name=peer_name,
+                group=str(tag) if tag else None,
             )
         )
     return peers

@@ -20,6 +20,7 @@ from PySide6.QtGui import QColor, QFont, QKeyEvent
 from PySide6.QtWidgets import QWidget
 
 from netsight.ui.graph_scene import WIDTH_CLASSES_PX, GraphScene
+from netsight.ui.kind_styles import style_for
 
 logger = logging.getLogger(__name__)
 
@@ -33,28 +34,6 @@ LABEL_DELAY_MS = 60
 ZOOM_STEP = 1.25
 PAN_FRACTION = 0.1
 
-# Symbol, fill colour and pixel size per kind. Anything unlisted is drawn as a pod.
-KIND_STYLE: dict[str, tuple[str, str, float]] = {
-    "Pod": ("o", "#3b82c4", 9),
-    "UnknownPod": ("o", "#a0aab4", 8),
-    "Workload": ("s", "#2a9d8f", 12),
-    "Deployment": ("s", "#2a9d8f", 12),
-    "StatefulSet": ("s", "#1f7a8c", 12),
-    "DaemonSet": ("s", "#5a8f29", 12),
-    "Job": ("s", "#8d6cab", 11),
-    "CronJob": ("s", "#8d6cab", 11),
-    "ReplicaSet": ("s", "#2a9d8f", 11),
-    "Service": ("d", "#7b5ea7", 12),
-    "UnknownService": ("d", "#a0aab4", 10),
-    "App": ("h", "#e07a1f", 16),
-    "Application": ("h", "#e07a1f", 16),
-    "Namespace": ("p", "#d4a017", 18),
-    "Node": ("t", "#6c757d", 13),
-    "ApiServer": ("star", "#343a40", 14),
-    "External": ("star", "#d1495b", 14),
-    "ExternalGroup": ("star", "#d1495b", 18),
-    "Group": ("h", "#9c6644", 18),
-}
 EDGE_COLOUR = (96, 112, 134, 150)
 # Above this many nodes in view, edges are drawn one pixel wide (heavier ones
 # darker instead of wider): wide lines cost the raster engine 2-3x per frame.
@@ -62,10 +41,6 @@ THIN_EDGES_ABOVE = 1500
 THIN_ALPHAS = (80, 120, 165, 210)
 HIGHLIGHT_COLOUR = "#ff9f1c"
 SELECT_COLOUR = "#ff6b00"
-
-
-def style_for(kind: str) -> tuple[str, str, float]:
-    return KIND_STYLE.get(kind, KIND_STYLE["Pod"])
 
 
 class _GraphViewBox(pg.ViewBox):
@@ -217,6 +192,11 @@ class TopologyView(pg.GraphicsView):
                 QRectF(lo[0] - pad[0], lo[1] - pad[1], *(hi - lo + 2 * pad)), padding=0
             )
 
+    def zoom(self, steps: int) -> None:
+        """Zoom in (steps > 0) or out (steps < 0) by ZOOM_STEP a step, around the centre."""
+        factor = ZOOM_STEP ** (-steps)
+        self.view_box.scaleBy((factor, factor))
+
     # -- selection -------------------------------------------------------------------------
 
     def selected_id(self) -> Hashable | None:
@@ -320,9 +300,9 @@ class TopologyView(pg.GraphicsView):
         (x0, x1), (y0, y1) = self.view_box.viewRange()
         step_x, step_y = (x1 - x0) * PAN_FRACTION, (y1 - y0) * PAN_FRACTION
         if key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
-            self.view_box.scaleBy((1 / ZOOM_STEP, 1 / ZOOM_STEP))
+            self.zoom(1)
         elif key == Qt.Key.Key_Minus:
-            self.view_box.scaleBy((ZOOM_STEP, ZOOM_STEP))
+            self.zoom(-1)
         elif key == Qt.Key.Key_Left:
             self.view_box.translateBy((-step_x, 0))
         elif key == Qt.Key.Key_Right:
