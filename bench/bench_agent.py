@@ -7,18 +7,30 @@ default poll interval against it, and reads the agent's CPU time and memory
 from /proc. Needs root; everything is removed at the end.
 
     sudo .venv/bin/python bench/bench_agent.py [--duration 60] [--connections 10000]
+
+The buffer is measured full too: a second agent run re-emits every connection
+each poll until its buffer is full and its peak RSS is read (a long-running
+agent gets there through its periodic refresh). ``--agent-file`` measures
+another version of the agent, ``--baseline FILE`` a second one side by side
+(before/after figures on a machine that is not quiet); ``--profile N``
+runs N polls of the agent in this process under cProfile instead and prints
+where the time goes.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import importlib.util
 import json
 import os
+import pstats
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+from types import ModuleType
 
 AGENT_FILE = Path(__file__).resolve().parents[1] / "netsight" / "collector" / "agent.py"
 TARGET_CPU_PERCENT = 2.0
@@ -69,10 +81,128 @@ def status(url: str) -> dict:
         return json.load(response)
 
 
+def load_agent(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_agent_module", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def start_agent(agent_file: Path, ns: str, *extra: str) -> tuple[subprocess.Popen[str], str]:
+    agent = subprocess.Popen(
+        [sys.executable, str(agent_file), "--listen", "127.0.0.1:0", "--node", "bench",
+         "--host-netns", f"/run/netns/{ns}", "--log-level", "WARNING", *extra],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert agent.stdout is not None
+    return agent, agent.stdout.readline().split()[1]
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    if process.stdout is not None:
+        process.stdout.close()
+
+
+def wait_for_connections(url: str, count: int) -> None:
+    while status(url)["connections"] < count:
+        time.sleep(0.2)
+
+
+def measure(agent_files: list[Path], ns: str, duration: float, connections: int) -> None:
+    """CPU and memory at the default poll interval, then memory with a full buffer.
+
+    Several agent files are measured side by side over the same seconds, so
+    whatever else the machine does weighs on each alike.
+    """
+    agents = [start_agent(agent_file, ns) for agent_file in agent_files]
+    try:
+        started = time.monotonic()
+        for _agent, url in agents:
+            wait_for_connections(url, connections)
+        first = time.monotonic() - started
+        before = [(cpu_seconds(agent.pid), time.monotonic()) for agent, _url in agents]
+        time.sleep(duration)
+        results = []
+        for (agent, url), (cpu_before, wall_before) in zip(agents, before, strict=True):
+            cpu = cpu_seconds(agent.pid) - cpu_before
+            wall = time.monotonic() - wall_before
+            rss = memory_kib(agent.pid, "VmRSS") / 1024
+            peak = memory_kib(agent.pid, "VmHWM") / 1024
+            results.append((100 * cpu / wall, wall, rss, peak, status(url)))
+    finally:
+        for agent, _url in agents:
+            stop(agent)
+    sockets = 2 * connections + 1
+    print(f"first poll of {sockets:,} sockets: {first:.2f} s wall (start-up, not steady state)")
+    for agent_file, (percent, wall, rss, peak, final) in zip(agent_files, results, strict=True):
+        print(f"{agent_file}: steady state over {wall:.0f} s at poll interval "
+              f"{final['poll_interval_s']} s ({final['polls']} polls, "
+              f"{final['connections']:,} connections, {final['last_seq']:,} records):")  # fmt: skip
+        verdict = "ok" if percent < TARGET_CPU_PERCENT else "OVER"
+        print(f"  CPU  {percent:6.2f} % of one core   target < {TARGET_CPU_PERCENT} %   {verdict}")
+        verdict = "ok" if peak < TARGET_RSS_MIB else "OVER"
+        print(f"  RSS  {rss:6.1f} MiB (peak {peak:.1f})   target < {TARGET_RSS_MIB:.0f} MiB   "
+              f"{verdict}")  # fmt: skip
+
+    for agent_file in agent_files:
+        # Every connection re-emitted each poll until the buffer is full.
+        agent, url = start_agent(agent_file, ns, "--poll-interval", "1", "--refresh-interval", "0")
+        try:
+            wait_for_connections(url, connections)
+            while True:
+                now = status(url)
+                if now["buffer_used"] >= now["buffer_capacity"] and now["dropped"] > connections:
+                    break
+                time.sleep(0.5)
+            peak = memory_kib(agent.pid, "VmHWM") / 1024
+        finally:
+            stop(agent)
+        verdict = "ok" if peak < TARGET_RSS_MIB else "OVER"
+        print(f"{agent_file}: RSS {peak:6.1f} MiB peak with the buffer full "
+              f"({now['buffer_capacity']:,} records)   target < {TARGET_RSS_MIB:.0f} MiB   "
+              f"{verdict}")  # fmt: skip
+
+
+def profile(agent_file: Path, ns: str, polls: int, connections: int) -> None:
+    """Run polls of the agent in this process under cProfile; print the costliest calls."""
+    module = load_agent(agent_file)
+    config = module.AgentConfig(node="bench", host_netns=f"/run/netns/{ns}")
+    agent = module.Agent(config)
+    agent._open_conntrack()
+    try:
+        for _ in range(3):  # reading everything and emitting it: start-up, not steady state
+            agent.poll()
+        assert len(agent.connections) >= connections, len(agent.connections)
+        profiler = cProfile.Profile()
+        started = time.process_time()
+        profiler.enable()
+        for _ in range(polls):
+            agent.poll()
+        profiler.disable()
+        each = (time.process_time() - started) / polls
+    finally:
+        agent.stop()
+    print(f"{each * 1000:.1f} ms CPU per poll (under the profiler), {polls} polls:")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=60.0, help="seconds measured")
     parser.add_argument("--connections", type=int, default=10_000, help="TCP connections held")
+    parser.add_argument("--agent-file", type=Path, default=AGENT_FILE, help="agent to measure")
+    parser.add_argument(
+        "--baseline", type=Path, help="another agent file, measured side by side with it"
+    )
+    parser.add_argument("--profile", type=int, metavar="POLLS", help="profile POLLS polls")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("bench_agent: needs root (network namespaces); nothing measured.")
@@ -95,53 +225,17 @@ def main() -> int:
         assert client.stdout is not None
         client.stdout.readline()
         server.stdout.readline()
-        sockets = 2 * args.connections + 1
-        print(f"namespace {ns}: {sockets:,} TCP sockets held")
-
-        agent = subprocess.Popen(
-            [sys.executable, str(AGENT_FILE), "--listen", "127.0.0.1:0", "--node", "bench",
-             "--host-netns", f"/run/netns/{ns}", "--log-level", "WARNING"],
-            stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        processes.append(agent)
-        assert agent.stdout is not None
-        url = agent.stdout.readline().split()[1]
-        started = time.monotonic()
-        while status(url)["connections"] < args.connections:
-            time.sleep(0.2)
-        first = time.monotonic() - started
-        first_cpu = cpu_seconds(agent.pid)
-
-        cpu_before, wall_before = cpu_seconds(agent.pid), time.monotonic()
-        time.sleep(args.duration)
-        cpu = cpu_seconds(agent.pid) - cpu_before
-        wall = time.monotonic() - wall_before
-        final = status(url)
-        rss = memory_kib(agent.pid, "VmRSS") / 1024
-        peak = memory_kib(agent.pid, "VmHWM") / 1024
-        percent = 100 * cpu / wall
-
-        print(f"first poll of {sockets:,} sockets: {first:.2f} s wall, {first_cpu:.2f} s CPU "
-              f"(start-up, not steady state)")  # fmt: skip
-        print(f"steady state over {wall:.0f} s at poll interval {final['poll_interval_s']} s "
-              f"({final['polls']} polls, {final['connections']:,} connections, "
-              f"{final['last_seq']:,} records):")  # fmt: skip
-        verdict = "ok" if percent < TARGET_CPU_PERCENT else "OVER"
-        print(f"  CPU  {percent:6.2f} % of one core   target < {TARGET_CPU_PERCENT} %   {verdict}")
-        verdict = "ok" if peak < TARGET_RSS_MIB else "OVER"
-        print(f"  RSS  {rss:6.1f} MiB (peak {peak:.1f})   target < {TARGET_RSS_MIB:.0f} MiB   "
-              f"{verdict}")  # fmt: skip
+        print(f"namespace {ns}: {2 * args.connections + 1:,} TCP sockets held; "
+              f"agent {args.agent_file}")  # fmt: skip
+        if args.profile:
+            profile(args.agent_file, ns, args.profile, args.connections)
+        else:
+            files = [args.agent_file] + ([args.baseline] if args.baseline else [])
+            measure(files, ns, args.duration, args.connections)
         return 0
     finally:
         for process in reversed(processes):
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            if process.stdout is not None:
-                process.stdout.close()
+            stop(process)
         for pid in subprocess.run(["ip", "netns", "pids", ns], capture_output=True,
                                   text=True).stdout.split():  # fmt: skip
             os.kill(int(pid), 9)

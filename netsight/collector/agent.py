@@ -57,6 +57,7 @@ import sys
 import threading
 import time
 import urllib.parse
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -69,13 +70,17 @@ AGENT_VERSION = "0.1.0"
 # Five seconds keeps 20,000 sockets under 2 % of one core; shorter
 # connections are still seen through conntrack events.
 DEFAULT_POLL_INTERVAL_S = 5.0
-# A record is ~500 bytes of JSON; 50,000 of them stay well inside 60 MiB.
+# A record is ~500 bytes of JSON, kept compressed (RecordBuffer): 50,000 take ~5 MiB.
 DEFAULT_BUFFER_RECORDS = 50_000
 # An idle connection is re-emitted this often so the desktop's last_seen moves.
 DEFAULT_REFRESH_INTERVAL_S = 120.0
 # Conntrack is read once at start and then through events; a full re-dump
 # this often catches anything the events missed (and after every overrun).
 DEFAULT_CONNTRACK_RESYNC_S = 300.0
+# Records are compressed this many at a time in the buffer (zlib level 1: fast,
+# and JSON records that repeat each other's keys shrink about tenfold anyway).
+CHUNK_RECORDS = 256
+CHUNK_COMPRESSION = 1
 # A page of /v1/records is capped so one request cannot build a huge reply.
 MAX_PAGE_RECORDS = 10_000
 DEFAULT_PAGE_RECORDS = 1_000
@@ -159,6 +164,8 @@ _TCPI_BYTES = struct.Struct("=QQ")
 _NFGENMSG = struct.Struct("=BBH")
 _BE16 = struct.Struct("!H")
 _BE32 = struct.Struct("!I")
+_U32 = struct.Struct("=I")
+_NL_LEN_TYPE = struct.Struct("=IH")
 _BE64 = struct.Struct("!Q")
 
 
@@ -456,7 +463,7 @@ class SocketEntry:
 class Tracked:
     """A socket remembered between polls, so an unchanged one costs one lookup."""
 
-    sig: Any
+    sig: bytes  # state and byte counters (as the kernel sent them): what moves when it does
     listen: tuple[int, str, int] | None = None
     is_server: bool = False
     side: Side | None = None
@@ -512,51 +519,61 @@ def scan_sock_diag(
     request = _DIAG_REQ.pack(family, proto, ext, 0, 0xFFFFFFFF)
     sock.send(_NLMSGHDR.pack(16 + len(request), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP,
                              1, 0) + request)  # fmt: skip
-    header, attr = _NLMSGHDR.unpack_from, _NLATTR.unpack_from
+    # The hot loop of a poll (once per socket): only what tells whether a
+    # socket moved is read here; only new or changed sockets are decoded.
+    header, attr, word = _NL_LEN_TYPE.unpack_from, _NLATTR.unpack_from, _U32.unpack_from
     table = (family, proto)
     get = old.get
-    guess = 72
+    # The attributes before INET_DIAG_INFO are the same for every socket of
+    # a kind, so where it was last time (and its attribute header) is tried first.
+    guess, expected = 72, -1
     while True:
         data = sock.recv(RECV_BUFFER_BYTES)
         if not data:
             return
         offset, size = 0, len(data)
         while offset + 16 <= size:
-            length, mtype, _flags, _seq, _pid = header(data, offset)
+            length, mtype = header(data, offset)
             if length < 16 or offset + length > size:
                 break
-            start, end = offset + 16, offset + length
+            start = offset + 16
             offset += (length + 3) & ~3
-            if mtype == NLMSG_DONE:
-                return
-            if mtype == NLMSG_ERROR:
-                code = struct.unpack_from("=i", data, start)[0]
-                if code:
-                    raise NetlinkError(-code, os.strerror(-code))
+            if mtype != SOCK_DIAG_BY_FAMILY:
+                if mtype == NLMSG_DONE:
+                    return
+                if mtype == NLMSG_ERROR:
+                    code = struct.unpack_from("=i", data, start)[0]
+                    if code:
+                        raise NetlinkError(-code, os.strerror(-code))
                 continue
             info = 0
             if ext:
-                # The attributes before INET_DIAG_INFO are the same for every
-                # socket of a dump, so try where it was last time first.
                 position = start + guess
-                alen, atype = attr(data, position) if position + 4 <= end else (0, 0)
-                if atype & NLA_TYPE_MASK != INET_DIAG_INFO:
+                end = start + length - 16
+                if position + 4 <= end and word(data, position)[0] == expected:
+                    info = position + 4 + TCPI_BYTES_OFFSET
+                else:
                     position = start + 72
                     while position + 4 <= end:
                         alen, atype = attr(data, position)
-                        if alen < 4 or atype & NLA_TYPE_MASK == INET_DIAG_INFO:
+                        if alen < 4:
+                            break
+                        if atype & NLA_TYPE_MASK == INET_DIAG_INFO:
+                            if alen - 4 >= TCPI_MIN_LEN:
+                                info = position + 4 + TCPI_BYTES_OFFSET
+                                guess, expected = position - start, word(data, position)[0]
                             break
                         position += (alen + 3) & ~3
-                    guess = position - start
-                if atype & NLA_TYPE_MASK == INET_DIAG_INFO and alen - 4 >= TCPI_MIN_LEN:
-                    info = position + 4 + TCPI_BYTES_OFFSET
             key = data[start + 4 : start + 40]
-            sig = (data[start + 1], data[info : info + 16] if info else b"")
+            counters = data[info : info + 16] if info else b""
             tracked = get(key)
-            if tracked is not None and tracked.sig == sig:
-                new[key] = tracked
-            else:
-                changed.append((table, key, sig, _decode_diag(data, start, proto, info), tracked))
+            if tracked is not None:
+                sig = tracked.sig
+                if sig[0] == data[start + 1] and sig.endswith(counters):
+                    new[key] = tracked
+                    continue
+            changed.append((table, key, data[start + 1 : start + 2] + counters,
+                            _decode_diag(data, start, proto, info), tracked))  # fmt: skip
 
 
 def _proc_address(text: str) -> tuple[str, int]:
@@ -812,7 +829,9 @@ class Connection:
     nat_src: tuple[str, int] | None = None
     reply_key: tuple[str, str, int, str, int] | None = None
     hold_until_poll: int = 0
-    emitted: tuple[Any, ...] | None = None
+    # hash() of what the last record said (the tuple itself would cost ~160 bytes a
+    # connection; a collision, which would skip one update, is a 1 in 2**64 chance).
+    emitted: int = 0
     last_emit: float = 0.0
 
 
@@ -833,34 +852,79 @@ def connection_id(
 
 
 class RecordBuffer:
-    """Bounded, numbered records; the oldest are dropped and counted when full."""
+    """Bounded, numbered records; the oldest are dropped and counted when full.
+
+    Records are JSON. Every CHUNK_RECORDS of them are compressed together
+    (records repeat each other's keys and most values, so a chunk keeps a
+    fraction of its size): a full buffer of 50,000 records then takes a
+    few MiB instead of about 30. Dropped records leave memory a chunk at a
+    time; the last chunk read is kept decompressed for the next page.
+    """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._items: collections.deque[bytes] = collections.deque(maxlen=capacity)
         self.last_seq = 0
         self.dropped = 0
+        self._used = 0
+        # (first seq, records, compressed "\n"-joined records), oldest first.
+        self._sealed: collections.deque[tuple[int, int, bytes]] = collections.deque()
+        self._open: collections.deque[bytes] = collections.deque()  # the newest, as they came
+        self._sealed_bytes = 0
+        self._cache: tuple[int, list[bytes]] = (0, [])  # (first seq, records) of the last read
 
     def next_seq(self) -> int:
         return self.last_seq + 1
 
     def append(self, encoded: bytes) -> None:
-        if len(self._items) == self.capacity:
-            self.dropped += 1
-        self._items.append(encoded)
+        self._open.append(encoded)
         self.last_seq += 1
+        self._used += 1
+        if len(self._open) >= CHUNK_RECORDS:
+            packed = zlib.compress(b"\n".join(self._open), CHUNK_COMPRESSION)
+            self._sealed.append((self.last_seq - len(self._open) + 1, len(self._open), packed))
+            self._sealed_bytes += len(packed)
+            self._open.clear()
+        if self._used > self.capacity:
+            self._used -= 1
+            self.dropped += 1
+            if self._sealed:
+                first, count, packed = self._sealed[0]
+                if self.oldest_seq >= first + count:  # nothing left of the oldest chunk
+                    self._sealed.popleft()
+                    self._sealed_bytes -= len(packed)
+            else:
+                self._open.popleft()
 
     @property
     def used(self) -> int:
-        return len(self._items)
+        return self._used
+
+    @property
+    def stored_bytes(self) -> int:
+        """Memory the records take (compressed chunks plus the open one), roughly."""
+        return self._sealed_bytes + sum(map(len, self._open))
 
     @property
     def oldest_seq(self) -> int:
-        return self.last_seq - len(self._items) + 1
+        return self.last_seq - self._used + 1
 
     def page(self, after: int, limit: int) -> list[bytes]:
-        start = max(0, after + 1 - self.oldest_seq)
-        return list(itertools.islice(self._items, start, start + limit))
+        seq = max(after + 1, self.oldest_seq)
+        items: list[bytes] = []
+        for first, count, packed in self._sealed:
+            if len(items) >= limit:
+                return items
+            if seq >= first + count:
+                continue
+            if self._cache[0] != first:
+                self._cache = (first, zlib.decompress(packed).split(b"\n"))
+            records = self._cache[1]
+            items += records[seq - first : seq - first + limit - len(items)]
+            seq = first + count
+        open_first = self.last_seq - len(self._open) + 1
+        start = max(0, seq - open_first)
+        items += itertools.islice(self._open, start, start + limit - len(items))
+        return items
 
 
 @dataclass
@@ -902,6 +966,10 @@ class Agent:
         self.reply_index: dict[tuple[str, str, int, str, int], str] = {}
         # Connections changed since records were last emitted.
         self.dirty: set[str] = set()
+        # (when, connection) per record emitted, oldest first: what is due for a refresh.
+        self.emit_log: collections.deque[tuple[float, Connection]] = collections.deque()
+        # Connections whose conntrack byte counters may be wanted (see _counters_wanted).
+        self.counter_watch: set[str] = set()
         # Server sockets waiting one poll for their conntrack entry.
         self.pending: list[tuple[Tracked, tuple[str, str, int, str, int]]] = []
         self._last_poll_at = time.time()
@@ -1106,10 +1174,9 @@ class Agent:
         wanted = []
         for conn_id in conn_ids:
             conn = self.connections.get(conn_id)
-            if conn is None:
-                continue
-            ct = conn.conntrack
-            if ct is None or not ct.alive:
+            ct = conn.conntrack if conn is not None else None
+            if conn is None or ct is None or not ct.alive:
+                self.counter_watch.discard(conn_id)  # a live conntrack entry adds it again
                 continue
             client, server = conn.client, conn.server
             if conn.proto == "udp":
@@ -1125,6 +1192,7 @@ class Agent:
                     s is not None and (s.bytes_sent is not None or s.source == "procfs")
                     for s in (client, server)
                 ):
+                    self.counter_watch.discard(conn_id)  # for good: none of this goes back
                     continue
                 number = socket.IPPROTO_TCP
             wanted.append((number, conn.src_ip, conn.src_port, conn.dst_ip, conn.dst_port))
@@ -1187,6 +1255,8 @@ class Agent:
             )
         side.state = entry.state
         side.alive = not entry.destroyed
+        if side.alive:
+            self.counter_watch.add(conn_id)
         if entry.bytes_orig is not None:
             side.bytes_sent = entry.bytes_orig
         if entry.bytes_reply is not None:
@@ -1255,15 +1325,24 @@ class Agent:
                 self._apply_namespace(scan, now)
             self._rematch(pending)
             # After the sockets: only what no socket counts is read from conntrack.
-            wanted = self._counters_wanted(self.connections) if self.conntrack_ok else []
+            wanted = self._counters_wanted(list(self.counter_watch)) if self.conntrack_ok else []
         counted = self._query_counters(wanted[:MAX_COUNTER_QUERIES]) if wanted else []
         with self.lock:
             for entry in counted:
                 self._apply_ct(entry, now)
-            refresh = self.config.refresh_interval_s
-            due = [c for c in self.connections.values() if now - c.last_emit >= refresh]
-            self._flush(now, due)
+            self._flush(now, self._due_for_refresh(now))
             self._last_poll_at = now
+
+    def _due_for_refresh(self, now: float) -> list[Connection]:
+        """Live connections last emitted a refresh interval ago or more; caller holds the lock."""
+        log, since = self.emit_log, now - self.config.refresh_interval_s
+        due = []
+        while log and log[0][0] <= since:
+            emitted_at, conn = log.popleft()
+            # Emitted again since, or forgotten: a later entry speaks for it.
+            if conn.last_emit == emitted_at and self.connections.get(conn.conn_id) is conn:
+                due.append(conn)
+        return due
 
     def _sync_namespace_sockets(self, found: dict[int, Namespace]) -> list[NamespaceState]:
         """Open a sock_diag socket in each new namespace; return the states of vanished ones."""
@@ -1334,10 +1413,11 @@ class Agent:
                     for entry in read_proc_net(self.config.proc_root, pid, family, proto):
                         key = (entry.local_ip, entry.local_port, entry.remote_ip, entry.remote_port)
                         tracked = old.get(key)
-                        if tracked is not None and tracked.sig == entry.state:
+                        sig = bytes([entry.state & 0xFF])
+                        if tracked is not None and tracked.sig == sig:
                             table[key] = tracked
                         else:
-                            changed.append(((family, proto), key, entry.state, entry, tracked))
+                            changed.append(((family, proto), key, sig, entry, tracked))
                 return Scan(namespace, tables, changed, "procfs", [])
             except OSError as error:
                 last_error = error
@@ -1446,7 +1526,7 @@ class Agent:
         # Sockets that were there last poll and are not now.
         for table_key, old in state.tables.items():
             table = tables.get(table_key, {})
-            vanished = [t for k, t in old.items() if k not in table]
+            vanished = [old[k] for k in old.keys() - table.keys()]
             if vanished:
                 listeners_moved |= any(t.listen is not None for t in vanished)
                 self._close_sockets(vanished)
@@ -1600,7 +1680,7 @@ class Agent:
                 s is not None and s.alive for s in (conn.client, conn.server, conn.conntrack)
             )
             snapshot = self._snapshot(conn)
-            if snapshot != conn.emitted or (alive and now - conn.last_emit >= refresh):
+            if hash(snapshot) != conn.emitted or (alive and now - conn.last_emit >= refresh):
                 if alive:
                     conn.last_seen = now
                 self._emit(conn, snapshot, now)
@@ -1677,8 +1757,9 @@ class Agent:
             "first_seen": round(conn.first_seen, 3), "last_seen": round(conn.last_seen, 3),
         }  # fmt: skip
         self.buffer.append(json.dumps(record, separators=(",", ":")).encode())
-        conn.emitted = snapshot
+        conn.emitted = hash(snapshot)
         conn.last_emit = now
+        self.emit_log.append((now, conn))
 
     # -- views for HTTP
 
@@ -1701,6 +1782,7 @@ class Agent:
                 "node": self.config.node,
                 "buffer_used": self.buffer.used,
                 "buffer_capacity": self.buffer.capacity,
+                "buffer_bytes": self.buffer.stored_bytes,
                 "dropped": self.buffer.dropped,
                 "last_seq": self.buffer.last_seq,
                 "conntrack": self.conntrack_ok,

@@ -153,6 +153,36 @@ def test_record_buffer_drops_oldest_and_counts_them() -> None:
     assert buffer.page(5, 10) == []
 
 
+def test_record_buffer_pages_across_compressed_chunks_and_drops_whole_ones() -> None:
+    chunk = agent.CHUNK_RECORDS
+    buffer = agent.RecordBuffer(3 * chunk)
+    records = [
+        json.dumps({"seq": n, "conn_id": f"tcp:10.244.1.5:{n}>10.96.0.10:80",
+                    "state": "ESTABLISHED", "bytes_sent": n * 7, "process": "curl"}).encode()
+        for n in range(1, 5 * chunk + 11)
+    ]  # fmt: skip
+    for record in records:
+        buffer.append(record)
+
+    last = len(records)
+    assert (buffer.used, buffer.dropped, buffer.last_seq) == (3 * chunk, last - 3 * chunk, last)
+    assert buffer.oldest_seq == last - 3 * chunk + 1
+    assert buffer.page(0, 5) == records[buffer.oldest_seq - 1 : buffer.oldest_seq + 4]
+    # A page that starts in one compressed chunk and ends in the records not yet compressed.
+    after = last - chunk - 20
+    assert buffer.page(after, 2 * chunk) == records[after:]
+    assert buffer.page(after, 25) == records[after : after + 25]
+    assert buffer.page(last, 10) == []
+    # Every page in turn gives every record kept, once.
+    paged, after = [], 0
+    while page := buffer.page(after, 100):
+        paged += page
+        after = json.loads(page[-1])["seq"]
+    assert paged == records[buffer.oldest_seq - 1 :]
+    # Kept compressed: far less than the records themselves.
+    assert buffer.stored_bytes < sum(map(len, records[-3 * chunk :])) / 4
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
