@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 import time
 from typing import Any
@@ -40,12 +41,25 @@ def register(subparsers: Any) -> None:
     )
     _add_cluster_arguments(collect)
     collect.add_argument("--db", help="DuckDB file (default: one per context in the data dir)")
-    collect.add_argument("--duration", type=float, required=True, help="seconds to collect")
+    collect.add_argument(
+        "--duration", type=_seconds, required=True, help="seconds to collect (0: pull once)"
+    )
     collect.add_argument(
         "--keep-collector", action="store_true", help="leave a collector this run deployed"
     )
     collect.add_argument("--image", help="agent image (a stock Python image)")
     collect.set_defaults(func=_run_collect)
+
+
+def _seconds(text: str) -> float:
+    """A duration for argparse: a finite number of seconds, zero or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds, 0 or more")
+    return value
 
 
 def _add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
@@ -177,7 +191,11 @@ def _run_collect(args: argparse.Namespace) -> int:
         return 0
     except (KubeError, DeployError, StoreError) as error:
         return _fail(str(error))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, RuntimeError) as error:
+        # DuckDB turns a Ctrl-C during a statement into RuntimeError("Query interrupted");
+        # its transaction was rolled back, so the store holds whole batches only.
+        if isinstance(error, RuntimeError) and "interrupted" not in str(error).lower():
+            raise
         # Keep what was pulled, and the names known so far, so the records can be read.
         _drain(inventory, history)
         try:

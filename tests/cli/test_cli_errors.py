@@ -384,3 +384,13 @@ def test_interrupted_collect_keeps_records_and_names_and_removes_the_collector(
     with open_store(str(db), read_only=True) as store:
         assert store.identity_at(PEER_IP).name == "db"
     assert _leftovers(kubeconfig) == []
+
+
+@pytest.mark.parametrize("duration", ["nan", "inf", "-5", "soon"])
+def test_collect_refuses_a_duration_that_is_not_seconds(tmp_path: Path, duration: str) -> None:
+    # `nan` used to make collect pull in a busy loop forever, without sleeping.
+    result = _netsight(
+        "collect", "--kubeconfig", str(tmp_path / "none"), f"--duration={duration}", timeout=30
+    )
+    assert result.returncode == 2
+    assert f"argument --duration: {duration!r} is not a number of seconds" in result.stderr
