@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import logging
 import os
@@ -49,6 +50,20 @@ def _subcommand_names(parser: argparse.ArgumentParser) -> set[str]:
     return set()
 
 
+def _no_display_problem() -> str | None:
+    """Why the desktop cannot open a window here, before Qt aborts the process over it."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return None
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return (
+        "the desktop needs a display, and neither DISPLAY nor WAYLAND_DISPLAY is set; "
+        "nothing was started. Run it in a desktop session (or `ssh -X`), or use the "
+        "headless commands (`netsight --help`); for a screenshot without a display, set "
+        "QT_QPA_PLATFORM=offscreen."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -61,7 +76,18 @@ def main(argv: list[str] | None = None) -> int:
     # whose options (`--screenshot PATH`) argparse here cannot know.
     commands = _subcommand_names(parser)
     first = next((arg for arg in argv if arg not in ("-v", "--verbose")), None)
+    if first is not None and not first.startswith("-") and first not in commands:
+        # The desktop takes options only, so a bare word is a mistyped command.
+        close = difflib.get_close_matches(first, sorted(commands), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        parser.error(
+            f"{first!r} is not a netsight command (choose from {', '.join(sorted(commands))}){hint}"
+        )
     if first not in commands and first not in ("-h", "--help"):
+        problem = _no_display_problem()
+        if problem:
+            print(f"netsight: {problem}", file=sys.stderr)
+            return 1
         from netsight.ui.app import run_app  # Qt only when the desktop is asked for
 
         return run_app([arg for arg in argv if arg not in ("-v", "--verbose")])

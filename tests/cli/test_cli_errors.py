@@ -394,3 +394,25 @@ def test_collect_refuses_a_duration_that_is_not_seconds(tmp_path: Path, duration
     )
     assert result.returncode == 2
     assert f"argument --duration: {duration!r} is not a number of seconds" in result.stderr
+
+
+def test_mistyped_command_is_named_instead_of_opening_the_desktop() -> None:
+    result = _netsight("colect", "--duration", "5", timeout=30)
+    assert result.returncode == 2
+    assert "'colect' is not a netsight command" in result.stderr
+    assert "did you mean 'collect'?" in result.stderr
+
+
+def test_desktop_without_a_display_says_so_instead_of_aborting(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env.pop("QT_QPA_PLATFORM", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "netsight", "--demo"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "the desktop needs a display" in result.stderr
+    assert "QT_QPA_PLATFORM=offscreen" in result.stderr
