@@ -211,25 +211,46 @@ def main() -> None:
             timings = store.refresh()
         print(
             f"merge {args.flows:,} records into connections (and resolve them): {clock} "
-            f"(owners {timings.owners_s:.2f} s, merge {timings.merge_s:.2f} s)"
+            f"(owners {timings.owners_s:.2f} s, merge {timings.merge_s:.2f} s, "
+            f"entities {timings.entities_s:.2f} s)"
         )
 
-        # An ownership write makes the next query re-resolve every connection.
-        store.upsert_ownership(intervals.slice(0, 0), owners.slice(0, 0))
+        # Replacing the whole history makes the next query re-resolve every connection.
+        store.replace_ownership(intervals, owners)
         with Clock() as clock:
             timings = store.refresh()
         verdict = "ok" if timings.resolve_s < RESOLVE_TARGET_S else "OVER TARGET"
         peer = plain_asof_peer(store)
         print(
             f"resolve {args.flows:,} flows vs {intervals.num_rows:,} intervals: "
-            f"{timings.resolve_s:.2f} s wall (with owner tables {clock}) "
-            f"(target < {RESOLVE_TARGET_S:.0f} s) {verdict}; plain ASOF join of both ends: {peer}"
+            f"{timings.resolve_s:.2f} s wall (with owner and entity tables {clock}; entities "
+            f"{timings.entities_s:.2f} s) (target < {RESOLVE_TARGET_S:.0f} s) {verdict}; "
+            f"plain ASOF join of both ends: {peer}"
+        )
+
+        # A live ownership write (an upsert of 100 pod IPs' intervals) re-resolves their
+        # connections only.
+        touched = intervals.slice(0, 100 * owners_per_ip)
+        store.upsert_ownership(touched, owners.slice(0, 100 * owners_per_ip))
+        with Clock() as clock:
+            timings = store.refresh()
+        print(
+            f"ownership upsert of {touched.num_rows} intervals, then refresh: {clock} "
+            f"(owners {timings.owners_s:.2f} s, re-resolve {timings.resolve_s:.2f} s, "
+            f"entities {timings.entities_s:.2f} s)"
         )
 
         for level in ("pod", "workload", "service", "app", "namespace"):
             with Clock() as clock:
                 page = store.connections(level, order_by="bytes_sent desc", limit=100)
             print(f"connections({level!r}) first 100 by bytes: {clock} ({page.num_rows} rows)")
+        for level in ("pod", "workload"):
+            with Clock() as clock:
+                page = store.connections(level, limit=100, offset=1000)
+            print(f"connections({level!r}) default order, rows 1000-1099: {clock}")
+            with Clock() as clock:
+                page = store.connections(level, order_by="src_name", limit=100)
+            print(f"connections({level!r}) first 100 by src_name (names first): {clock}")
         print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.2f} GB")
         store.close()
 

@@ -88,9 +88,12 @@ def run_connections(args: argparse.Namespace) -> int:
     try:
         with open_store(args.db, read_only=True) as store:
             table = store.connections(args.level, since=since, until=until, limit=args.limit)
+            gaps = store.gaps()
     except StoreError as error:
         print(f"netsight connections: {error}", file=sys.stderr)
         return 1
+    for note in gap_notes(gaps.to_pylist()):
+        print(note, file=sys.stderr)
     rows = [_json_row(row) for row in table.to_pylist()]
     if args.json:
         for row in rows:
@@ -98,6 +101,20 @@ def run_connections(args: argparse.Namespace) -> int:
     else:
         _print_table(rows)
     return 0
+
+
+def gap_notes(gaps: list[dict[str, Any]]) -> list[str]:
+    """One line per node whose agent dropped records before they were pulled."""
+    dropped: dict[str, int] = {}
+    for gap in gaps:
+        dropped[gap["node"]] = dropped.get(gap["node"], 0) + int(gap["dropped"])
+    return [
+        f"Note: {count:,} record{'s were' if count != 1 else ' was'} dropped by the agent on "
+        f"{node} before {'they' if count != 1 else 'it'} could be pulled (gaps); connections "
+        "from that time may be missing."
+        for node, count in sorted(dropped.items())
+        if count > 0
+    ]
 
 
 def _end(row: dict[str, Any], prefix: str) -> dict[str, Any] | None:

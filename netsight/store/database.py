@@ -181,6 +181,10 @@ class Store:
         self.read_only = read_only
         # Bumped on every ownership write, so derived tables know to re-resolve.
         self._ownership_version = 0
+        # Bumped when the whole history is replaced: every connection is re-resolved.
+        self._full_resolve_version = 0
+        # Bumped on every ranges write: unowned ends are named from the ranges.
+        self._ranges_version = 0
         self._derived = merging.Derived()
 
     def __enter__(self) -> Store:
@@ -279,6 +283,7 @@ class Store:
                 ("INSERT INTO owners BY NAME SELECT * FROM _ns_owners", owner_table),
             )
             self._ownership_version += 1
+            self._full_resolve_version += 1
 
     def upsert_ownership(
         self,
@@ -289,7 +294,10 @@ class Store:
         interval_table = _intervals_table(intervals)
         owner_table = _owners_table(owners)
         with self._lock, translated("update the ownership history"):
+            # The next refresh re-resolves only connections at these IPs.
+            self._connection.execute("CREATE TEMP TABLE IF NOT EXISTS ns_touched (ip VARCHAR)")
             self._transaction(
+                ("INSERT INTO ns_touched SELECT DISTINCT ip FROM _ns_intervals", interval_table),
                 (
                     """DELETE FROM ownership o USING _ns_intervals n
                     WHERE o.ip = n.ip AND o.port IS NOT DISTINCT FROM n.port
@@ -314,6 +322,7 @@ class Store:
             except BaseException:
                 self._connection.rollback()
                 raise
+            self._ranges_version += 1
 
     def _transaction(self, *steps: tuple[str, pa.Table | None]) -> None:
         """Run statements in one transaction; a step's table is visible under its `_ns_*` name."""
@@ -358,7 +367,12 @@ class Store:
 
     def _refresh(self) -> None:
         try:
-            self._derived.refresh(self._connection, self._ownership_version)
+            self._derived.refresh(
+                self._connection,
+                self._ownership_version,
+                self._ranges_version,
+                self._full_resolve_version,
+            )
         except BaseException:
             # Half-built derived tables are rebuilt from scratch next time.
             self._derived.reset()

@@ -33,12 +33,19 @@ from dataclasses import dataclass
 
 import duckdb
 
+from netsight.store import resolution
+
 logger = logging.getLogger(__name__)
 
 _CONN_KEY = ("proto", "src_id", "src_port", "b_id", "b_port")
 
 _CREATE = [
     "CREATE OR REPLACE TEMP TABLE ns_addr (ip VARCHAR, id INTEGER)",
+    """CREATE OR REPLACE TEMP TABLE ns_owner_names (id INTEGER, uid VARCHAR, kind VARCHAR,
+        namespace VARCHAR, name VARCHAR, node VARCHAR, workload_kind VARCHAR,
+        workload_name VARCHAR, app VARCHAR)""",
+    # IPs whose intervals an ownership write changed since the last refresh.
+    "CREATE TEMP TABLE IF NOT EXISTS ns_touched (ip VARCHAR)",
     """CREATE OR REPLACE TEMP TABLE ns_natmap (proto VARCHAR, src_ip VARCHAR, src_port INTEGER,
         dst_ip VARCHAR, dst_port INTEGER, map_ip VARCHAR, map_port INTEGER)""",
     """CREATE OR REPLACE TEMP TABLE ns_conns (
@@ -58,15 +65,23 @@ WHERE NOT EXISTS (SELECT 1 FROM ns_addr a WHERE a.ip = fresh.ip)
 """
 
 _OWNERS = [
+    # Owner ids stay stable across ownership writes (connections keep them):
+    # known uids keep theirs, new ones get the next ids.
     """CREATE OR REPLACE TEMP TABLE ns_owner_names AS
-    SELECT (row_number() OVER (ORDER BY uid))::INTEGER AS id, uid, kind, namespace, name, node,
-           workload_kind, workload_name, app
-    FROM (SELECT DISTINCT ON (uid) * FROM (
+    WITH fresh AS (
+        SELECT DISTINCT ON (uid) * FROM (
             SELECT uid, kind, namespace, name, node, workload_kind, workload_name, app
             FROM owners
             UNION ALL
             SELECT DISTINCT owner_uid, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM ownership
-          ) ORDER BY uid, kind NULLS LAST)""",
+        ) ORDER BY uid, kind NULLS LAST
+    ),
+    known AS (SELECT f.*, o.id AS old_id FROM fresh f LEFT JOIN ns_owner_names o ON o.uid = f.uid)
+    SELECT coalesce(old_id, (SELECT coalesce(max(id), 0) FROM ns_owner_names)
+                    + (row_number() OVER (PARTITION BY old_id IS NULL ORDER BY uid))::INTEGER)
+               ::INTEGER AS id,
+           uid, kind, namespace, name, node, workload_kind, workload_name, app
+    FROM known""",
     """CREATE OR REPLACE TEMP TABLE ns_own AS
     SELECT a.id AS ip_id, o.port, n.id AS owner,
            CASE WHEN o.port IS NULL
@@ -194,6 +209,25 @@ SELECT {_CONN_COLUMNS}, {_RESOLVE_SELECT}
 FROM ns_conns c
 {_RESOLVE_JOINS}"""
 
+# Re-resolve only the connections with an end at an IP whose intervals a write touched.
+_RESOLVE_TOUCHED = [
+    """CREATE OR REPLACE TEMP TABLE ns_touched_ids AS
+    SELECT DISTINCT a.id FROM ns_touched t JOIN ns_addr a ON a.ip = t.ip""",
+    """CREATE OR REPLACE TEMP TABLE ns_redo AS
+    SELECT c.rowid AS old_row, c.* EXCLUDE (src_owner, dst_owner, svc_owner) FROM ns_conns c
+    WHERE c.src_id IN (SELECT id FROM ns_touched_ids)
+       OR c.b_id IN (SELECT id FROM ns_touched_ids)
+       OR c.svc_id IN (SELECT id FROM ns_touched_ids)""",
+    "DELETE FROM ns_conns WHERE rowid IN (SELECT old_row FROM ns_redo)",
+    f"""INSERT INTO ns_conns
+    SELECT {_CONN_COLUMNS}, {_RESOLVE_SELECT}
+    FROM ns_redo c
+    {_RESOLVE_JOINS}""",
+    "DROP TABLE ns_redo",
+    "DROP TABLE ns_touched_ids",
+    "DELETE FROM ns_touched",
+]
+
 _DROP_SCRATCH = [
     f"DROP TABLE IF EXISTS {name}"
     for name in ("ns_new", "ns_natnew", "ns_delta", "ns_rekey", "ns_old")
@@ -207,6 +241,7 @@ class Timings:
     owners_s: float = 0.0
     merge_s: float = 0.0
     resolve_s: float = 0.0
+    entities_s: float = 0.0
 
 
 class Derived:
@@ -216,10 +251,24 @@ class Derived:
         self._created = False
         self._watermark = 0
         self._ownership_version = -1
+        self._ranges_version = -1
+        self._full_resolve_version = -1
+        self._unowned: tuple[object, ...] = ()
         self.timings = Timings()
 
-    def refresh(self, connection: duckdb.DuckDBPyConnection, ownership_version: int) -> None:
-        """Bring ns_conns up to date with the records and the ownership history."""
+    def refresh(
+        self,
+        connection: duckdb.DuckDBPyConnection,
+        ownership_version: int,
+        ranges_version: int = 0,
+        full_resolve_version: int = 0,
+    ) -> None:
+        """Bring ns_conns up to date with the records and the ownership history.
+
+        An ownership write since the last refresh re-resolves the connections
+        at the IPs it touched (listed in `ns_touched`), or all of them when
+        `full_resolve_version` moved (the whole history was replaced).
+        """
         self.timings = Timings()
         if not self._created:
             for statement in _CREATE:
@@ -237,9 +286,18 @@ class Derived:
         end = int(rows[0][0])
         if owners_changed and self._watermark:
             started = time.perf_counter()
-            connection.execute(_RESOLVE_ALL)
+            if full_resolve_version != self._full_resolve_version:
+                connection.execute(_RESOLVE_ALL)
+                connection.execute("DELETE FROM ns_touched")
+            else:
+                for statement in _RESOLVE_TOUCHED:
+                    connection.execute(statement)
             self.timings.resolve_s = time.perf_counter() - started
-        if end > self._watermark:
+        elif owners_changed:
+            connection.execute("DELETE FROM ns_touched")
+        self._full_resolve_version = full_resolve_version
+        merged = end > self._watermark
+        if merged:
             started = time.perf_counter()
             for statement in _MERGE:
                 params = {"watermark": self._watermark, "end": end} if "$" in statement else None
@@ -250,9 +308,34 @@ class Derived:
             logger.debug("Merged records %d..%d into connections.", self._watermark, end - 1)
             self._watermark = end
         self._ownership_version = ownership_version
+        self._refresh_entities(connection, owners_changed, merged, ranges_version)
+
+    def _refresh_entities(
+        self,
+        connection: duckdb.DuckDBPyConnection,
+        owners_changed: bool,
+        merged: bool,
+        ranges_version: int,
+    ) -> None:
+        """Rebuild the entity and level id tables when what names the ends changed."""
+        started = time.perf_counter()
+        stale = owners_changed or ranges_version != self._ranges_version
+        if merged or stale:
+            unowned = connection.execute(resolution.UNOWNED_SET).fetchall()[0]
+            stale = stale or unowned != self._unowned
+            self._unowned = unowned
+        if not stale:
+            return
+        for statement in resolution.ENTITY_STATEMENTS:
+            connection.execute(statement)
+        self._ranges_version = ranges_version
+        self.timings.entities_s = time.perf_counter() - started
 
     def reset(self) -> None:
         """Forget everything: the next refresh rebuilds from scratch."""
         self._created = False
         self._watermark = 0
         self._ownership_version = -1
+        self._ranges_version = -1
+        self._full_resolve_version = -1
+        self._unowned = ()

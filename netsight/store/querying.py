@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from netsight.store import addresses, resolution
+from netsight.store import addresses
 from netsight.store.errors import StoreInputError
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,10 @@ class Filter:
 
     `cidrs` takes IPs or CIDRs matched against the client, backend and service
     address; `name` is a case-insensitive substring of a name, workload, app
-    or IP; `external_only` keeps connections with an external end.
+    or IP; `external_only` keeps connections with an external end; `kinds`
+    keeps rows whose source or destination kind at the asked level is one of
+    them (case-insensitive); `nodes` keeps rows that one of the nodes observed
+    (a node in the row's `nodes` list; the row keeps all its connections).
     """
 
     namespaces: tuple[str, ...] = ()
@@ -69,6 +72,14 @@ class Filter:
     name: str | None = None
     external_only: bool = False
     protos: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    nodes: tuple[str, ...] = ()
+
+
+# Order columns that exist before names are joined (the fast path orders on ids).
+_NUMERIC_ORDER = frozenset(
+    {"connections", "bytes_sent", "bytes_received", "first_seen", "last_seen", "dst_port", "proto"}
+)
 
 
 def connections_sql(
@@ -80,13 +91,19 @@ def connections_sql(
     limit: int | None,
     offset: int | None,
 ) -> tuple[str, dict[str, Any]]:
-    """The SQL and parameters of `Store.connections`."""
+    """The SQL and parameters of `Store.connections`.
+
+    Connections are grouped on integer level ids (`resolution`); names are
+    joined onto the page only, unless the order needs them first.
+    """
     if level not in LEVELS:
         raise StoreInputError(f"Unknown level {level!r}; choose one of {', '.join(LEVELS)}.")
     filter = filter or Filter()
     params: dict[str, Any] = {}
+    service = level == SERVICE
+    ids = POD if service else level
 
-    # Merged connections: the time window, protocols and addresses.
+    # Merged connections: the time window, protocols, ports and addresses.
     conn_where = ["TRUE"]
     if since is not None:
         conn_where.append("c.last_seen >= $since")
@@ -97,47 +114,40 @@ def connections_sql(
     if filter.protos:
         conn_where.append("list_contains($f_protos, c.proto)")
         params["f_protos"] = [p.lower() for p in filter.protos]
+    if filter.ports:
+        params["f_ports"] = [int(p) for p in filter.ports]
+        conn_where.append(
+            "(list_contains($f_ports, c.b_port) OR list_contains($f_ports, c.svc_port))"
+        )
     if filter.cidrs:
         conn_where.append(_cidr_condition(filter.cidrs, params))
 
-    # Named connections: names, namespaces, apps, ports.
-    named_where = _named_conditions(filter, params)
+    flags, row_where = _entity_conditions(filter, params, service)
 
-    src = _level_identity("src", level)
-    if level == SERVICE:
-        svc, backend = _level_identity("svc", POD), _level_identity("dst", POD)
-        dst = tuple(
-            f"CASE WHEN has_svc THEN {s} ELSE {b} END" for s, b in zip(svc, backend, strict=True)
-        )
-        dst_port = "CASE WHEN has_svc THEN svc_port ELSE b_port END"
-        extra = [
-            f"CASE WHEN has_svc THEN {expr} END AS {column}"
-            for expr, column in zip(backend, BACKEND_COLUMNS, strict=True)
-        ]
-    else:
-        dst = _level_identity("dst", level)
-        dst_port = "b_port"
-        extra = []
-    via = "CASE WHEN has_svc THEN concat_ws('/', svc_ns, svc_name) END"
+    dst_lid = "CASE WHEN c.svc_ent IS NOT NULL THEN v.lid ELSE d.lid END" if service else "d.lid"
+    dst_port = "CASE WHEN c.svc_ent IS NOT NULL THEN c.svc_port ELSE c.b_port END"
     keys = [
-        f"{src[0]} AS src_kind",
-        f"{src[1]} AS src_namespace",
-        f"{src[2]} AS src_name",
-        f"{dst[0]} AS dst_kind",
-        f"{dst[1]} AS dst_namespace",
-        f"{dst[2]} AS dst_name",
-        f"{dst_port} AS dst_port",
-        "proto",
-        f"{via} AS via_service",
-        "src_tag",
-        "CASE WHEN has_svc AND svc_kind = 'External' THEN svc_tag ELSE dst_tag END AS dst_tag"
-        if level == SERVICE
-        else "dst_tag",
-        *extra,
+        ("src_lid", "s.lid"),
+        ("dst_lid", dst_lid),
+        ("dst_port", dst_port if service else "c.b_port"),
+        ("proto", "c.proto"),
+        ("via_lid", "v.via"),
     ]
-    key_names = [k.rsplit(" AS ", 1)[-1] for k in keys]
-    columns = COLUMNS + (BACKEND_COLUMNS if level == SERVICE else ())
-    order = _order_clause(order_by, columns)
+    if service:
+        keys.append(("backend_lid", "CASE WHEN c.svc_ent IS NOT NULL THEN d.lid END"))
+    key_names = [name for name, _ in keys]
+    node_hit = ""
+    having = ""
+    if filter.nodes:
+        params["f_nodes"] = list(filter.nodes)
+        node_hit = (
+            ", bool_or(list_contains($f_nodes, node_a) OR list_contains($f_nodes, node_b))"
+            " AS node_hit"
+        )
+        having = "\n    HAVING node_hit"
+
+    columns = COLUMNS + (BACKEND_COLUMNS if service else ())
+    fast, order = _order_clause(order_by, columns)
     paging = ""
     if limit is not None:
         paging += "\nLIMIT $limit"
@@ -146,99 +156,148 @@ def connections_sql(
         paging += "\nOFFSET $offset"
         params["offset"] = int(offset)
 
-    # Scalar sums first, ordered and paged; the node and process lists (costly
-    # list aggregates) only for the rows of the page.
-    ctes = resolution.named_cte(" AND ".join(conn_where))
-    same = " AND ".join(f"p.{k} IS NOT DISTINCT FROM l.{k}" for k in key_names)
-    final = ", ".join(
-        f"coalesce(x.{c}, []) AS {c}" if c in ("nodes", "processes") else f"p.{c}" for c in columns
-    )
-    sql = f"""WITH {ctes},
-lvl AS MATERIALIZED (
-    SELECT {", ".join(keys)}, connections, bytes_sent, bytes_received, first_seen, last_seen,
-           node_a, node_b, client_process, server_process
-    FROM named
-    WHERE {" AND ".join(named_where)}
-),
-page AS MATERIALIZED (
-    SELECT {", ".join(key_names)},
-           sum(connections)::BIGINT AS connections,
+    names = [
+        "sl.kind AS src_kind",
+        "sl.namespace AS src_namespace",
+        "sl.name AS src_name",
+        "dl.kind AS dst_kind",
+        "dl.namespace AS dst_namespace",
+        "dl.name AS dst_name",
+        "w.via_name AS via_service",
+        "sl.tag AS src_tag",
+    ]
+    joins = [
+        f"LEFT JOIN ns_lvl_{ids} sl ON sl.lid = a.src_lid",
+        f"LEFT JOIN ns_lvl_{ids} dl ON dl.lid = a.dst_lid",
+        "LEFT JOIN ns_via w ON w.lid = a.via_lid",
+    ]
+    if service:
+        names += [
+            """CASE WHEN a.backend_lid IS NULL OR dl.kind = 'External' THEN dl.tag
+                    ELSE bl.tag END AS dst_tag""",
+            "bl.kind AS backend_kind",
+            "bl.namespace AS backend_namespace",
+            "bl.name AS backend_name",
+        ]
+        joins.append("LEFT JOIN ns_lvl_pod bl ON bl.lid = a.backend_lid")
+    else:
+        names.append("dl.tag AS dst_tag")
+    join_sql = "\n    ".join(joins)
+    same = " AND ".join(f"p.{k} IS NOT DISTINCT FROM k.{k}" for k in key_names)
+    sums = """count(*)::BIGINT AS connections,
            sum(bytes_sent)::BIGINT AS bytes_sent,
            sum(bytes_received)::BIGINT AS bytes_received,
            min(first_seen) AS first_seen,
-           max(last_seen) AS last_seen
-    FROM lvl
-    GROUP BY {", ".join(key_names)}
+           max(last_seen) AS last_seen"""
+    if fast:
+        # Order and page on numbers and ids; name the page only.
+        ranked = f"""page AS MATERIALIZED (
+    SELECT * FROM agg a
     ORDER BY {order}{paging}
 ),
+named AS (
+    SELECT a.*, {", ".join(names)}
+    FROM page a
+    {join_sql}
+)"""
+    else:
+        ranked = f"""named AS MATERIALIZED (
+    SELECT * FROM (
+        SELECT a.*, {", ".join(names)}
+        FROM agg a
+        {join_sql}
+    ) a
+    ORDER BY {order}{paging}
+),
+page AS (SELECT * FROM named)"""
+    kind_join = f"LEFT JOIN ns_lvl_{ids} l ON l.lid = e.lid_{ids}" if filter.kinds else ""
+    sql = f"""WITH c AS NOT MATERIALIZED (
+    SELECT *, coalesce(src_owner, -src_id) AS src_ent, coalesce(dst_owner, -b_id) AS dst_ent,
+           CASE WHEN svc_id IS NOT NULL THEN coalesce(svc_owner, -svc_id) END AS svc_ent
+    FROM ns_conns c
+    WHERE {" AND ".join(conn_where)}
+),
+fe AS (
+    SELECT e.ent, e.lid_{ids} AS lid, e.via{flags}
+    FROM ns_ent e
+    {kind_join}
+),
+keyed AS NOT MATERIALIZED (
+    SELECT {", ".join(f"{expr} AS {name}" for name, expr in keys)},
+           c.bytes_sent, c.bytes_received, c.first_seen, c.last_seen,
+           c.node_a, c.node_b, c.client_process, c.server_process
+    FROM c
+    LEFT JOIN fe s ON s.ent = c.src_ent
+    LEFT JOIN fe d ON d.ent = c.dst_ent
+    LEFT JOIN fe v ON v.ent = c.svc_ent
+    WHERE {" AND ".join(row_where)}
+),
+agg AS MATERIALIZED (
+    SELECT {", ".join(key_names)}, {sums}{node_hit}
+    FROM keyed
+    GROUP BY {", ".join(key_names)}{having}
+),
+{ranked},
 lists AS (
     SELECT {", ".join(f"p.{k}" for k in key_names)},
-           list_sort(list_distinct(list(l.node_a) || list(l.node_b))) AS nodes,
+           list_sort(list_distinct(list(k.node_a) || list(k.node_b))) AS nodes,
            list_sort(list_distinct(
-               coalesce(list(l.client_process) FILTER (WHERE l.client_process IS NOT NULL), [])
-               || coalesce(list(l.server_process) FILTER (WHERE l.server_process IS NOT NULL), [])
+               coalesce(list(k.client_process) FILTER (WHERE k.client_process IS NOT NULL), [])
+               || coalesce(list(k.server_process) FILTER (WHERE k.server_process IS NOT NULL), [])
            )) AS processes
-    FROM page p JOIN lvl l ON {same}
+    FROM (SELECT DISTINCT {", ".join(key_names)} FROM page) p
+    JOIN keyed k ON {same}
     GROUP BY ALL
 )
-SELECT {final}
-FROM page p
-LEFT JOIN lists x ON {same.replace("l.", "x.")}
+SELECT {", ".join(columns)}
+FROM (
+    SELECT p.*, coalesce(x.nodes, []) AS nodes, coalesce(x.processes, []) AS processes
+    FROM named p
+    LEFT JOIN lists x ON {same.replace("k.", "x.")}
+)
 ORDER BY {order}"""
     return sql, params
 
 
-def _level_identity(end: str, level: str) -> tuple[str, str, str]:
-    """(kind, namespace, name) SQL expressions naming one end at `level`."""
-    kind, ns, name = f"{end}_kind", f"{end}_ns", f"{end}_name"
-    wn, wk, app, node, tag = f"{end}_wn", f"{end}_wk", f"{end}_app", f"{end}_node", f"{end}_tag"
-    if level in (POD, SERVICE):
-        return kind, ns, name
-
-    in_workload = f"({kind} = 'Pod' AND {wn} IS NOT NULL)"
-    workload = (
-        f"CASE WHEN {in_workload} THEN coalesce({wk}, 'Workload') ELSE {kind} END",
-        ns,
-        f"""CASE WHEN {in_workload} THEN {wn}
-             WHEN {kind} = 'UnknownPod' THEN coalesce({node}, 'unknown node')
-             WHEN {kind} = 'UnknownService' THEN 'service range'
-             WHEN {kind} = 'External' THEN {tag}
-             ELSE {name} END""",
-    )
-    if level == WORKLOAD:
-        return workload
-    if level == APP:
-        return (
-            f"CASE WHEN {app} IS NOT NULL THEN 'App' ELSE {workload[0]} END",
-            ns,
-            f"CASE WHEN {app} IS NOT NULL THEN {app} ELSE {workload[2]} END",
-        )
-    return (
-        f"CASE WHEN {ns} IS NOT NULL THEN 'Namespace' ELSE {workload[0]} END",
-        "NULL::VARCHAR",
-        f"coalesce({ns}, {workload[2]})",
-    )
-
-
-def _named_conditions(filter: Filter, params: dict[str, Any]) -> list[str]:
+def _entity_conditions(
+    filter: Filter, params: dict[str, Any], service: bool
+) -> tuple[str, list[str]]:
+    """Per-entity match flags (columns of `fe`) and the row conditions over the ends s, d, v."""
+    flags: list[str] = []
     where = ["TRUE"]
-    ends = resolution.ENDS
+
+    def any_end(flag: str) -> str:
+        return (
+            f"(coalesce(s.{flag}, FALSE) OR coalesce(d.{flag}, FALSE) OR coalesce(v.{flag}, FALSE))"
+        )
+
     if filter.namespaces:
         params["f_ns"] = list(filter.namespaces)
-        where.append("(" + " OR ".join(f"list_contains($f_ns, {e}_ns)" for e in ends) + ")")
+        flags.append("coalesce(list_contains($f_ns, e.e_ns), FALSE) AS m_ns")
+        where.append(any_end("m_ns"))
     if filter.apps:
         params["f_apps"] = list(filter.apps)
-        where.append("(" + " OR ".join(f"list_contains($f_apps, {e}_app)" for e in ends) + ")")
-    if filter.ports:
-        params["f_ports"] = [int(p) for p in filter.ports]
-        where.append("(list_contains($f_ports, b_port) OR list_contains($f_ports, svc_port))")
+        flags.append("coalesce(list_contains($f_apps, e.e_app), FALSE) AS m_app")
+        where.append(any_end("m_app"))
     if filter.name:
         params["f_name"] = filter.name.lower()
-        fields = ", ".join(f"{e}_{c}" for e in ends for c in ("name", "wn", "app", "ip"))
-        where.append(f"contains(lower(concat_ws(' ', {fields})), $f_name)")
+        flags.append(
+            "contains(lower(concat_ws(' ', e.e_name, e.e_wn, e.e_app, e.e_ip)), $f_name) AS m_name"
+        )
+        where.append(any_end("m_name"))
     if filter.external_only:
-        where.append("(src_kind = 'External' OR dst_kind = 'External' OR svc_kind = 'External')")
-    return where
+        flags.append("e.e_kind = 'External' AS m_ext")
+        where.append(any_end("m_ext"))
+    if filter.kinds:
+        params["f_kinds"] = sorted({k.lower() for k in filter.kinds})
+        flags.append("coalesce(list_contains($f_kinds, lower(l.kind)), FALSE) AS m_kind")
+        dst = (
+            "CASE WHEN c.svc_ent IS NOT NULL THEN v.m_kind ELSE d.m_kind END"
+            if service
+            else ("d.m_kind")
+        )
+        where.append(f"coalesce(s.m_kind OR {dst}, FALSE)")
+    return "".join(f", {flag}" for flag in flags), where
 
 
 def _cidr_condition(cidrs: Iterable[str], params: dict[str, Any]) -> str:
@@ -255,7 +314,14 @@ def _cidr_condition(cidrs: Iterable[str], params: dict[str, Any]) -> str:
     return f"(c.src_id IN {inside} OR c.b_id IN {inside} OR c.svc_id IN {inside})"
 
 
-def _order_clause(order_by: str | Iterable[str] | None, columns: tuple[str, ...]) -> str:
+def _order_clause(
+    order_by: str | Iterable[str] | None, columns: tuple[str, ...]
+) -> tuple[bool, str]:
+    """(fast, clause): fast when the order needs no names (ties broken by level ids).
+
+    Level ids are ranked by namespace then name, so they order like the
+    names they stand for.
+    """
     if order_by is None:
         terms: list[str] = list(DEFAULT_ORDER)
     elif isinstance(order_by, str):
@@ -271,5 +337,23 @@ def _order_clause(order_by: str | Iterable[str] | None, columns: tuple[str, ...]
             )
         clause.append(f"{match.group(1)} {(match.group(2) or 'asc').upper()} NULLS LAST")
     named = {term.split()[0] for term in clause}
+    if named <= _NUMERIC_ORDER:
+        ties = [
+            "src_lid"
+            if column == "src_namespace"
+            else "dst_lid"
+            if column == "dst_namespace"
+            else column
+            for column in _TIEBREAK
+            if column not in named and column not in ("src_name", "dst_name")
+        ]
+        extra = ["via_lid", "backend_lid"] if "backend_kind" in columns else ["via_lid"]
+        clause.extend(f"{column} ASC NULLS FIRST" for column in ties + extra)
+        return True, ", ".join(clause)
     clause.extend(f"{column} ASC NULLS FIRST" for column in _TIEBREAK if column not in named)
-    return ", ".join(clause)
+    clause.extend(
+        f"{column} ASC NULLS FIRST"
+        for column in ("via_service", "src_kind", "dst_kind", "src_tag", "dst_tag")
+        if column not in named
+    )
+    return False, ", ".join(clause)

@@ -38,7 +38,6 @@ from netsight.ui.queries import (
     LookupResult,
     OwnerSpan,
 )
-from netsight.ui.row_filters import apply_client_filters, needs_client_filter
 from netsight.ui.search import SearchFilter, Vocabulary
 
 logger = logging.getLogger(__name__)
@@ -79,6 +78,8 @@ def store_filter(search: SearchFilter, drill: DrillSpec | None = None) -> Filter
         "name": search.names[0] if search.names else None,
         "external_only": search.external,
         "protos": search.protos,
+        "kinds": search.kinds,
+        "nodes": search.nodes,
     }
     if drill is not None:
         fields.update(drill.filter_fields())
@@ -109,23 +110,16 @@ class StoreDataSource:
         limit: int | None = None,
         offset: int | None = None,
     ) -> pa.Table:
-        """Connections at `level`; filters the store lacks are applied to its result."""
-        client_side = needs_client_filter(search)
-        table = self.store.connections(
+        """Connections at `level`, filtered, ordered and paged by the store."""
+        return self.store.connections(
             level,
             since=since,
             until=until,
             filter=store_filter(search, drill),
             order_by=order_by,
-            # Paging must follow the client-side filter, so it cannot run in SQL then.
-            limit=None if client_side else limit,
-            offset=None if client_side else offset,
+            limit=limit,
+            offset=offset,
         )
-        if not client_side:
-            return table
-        table = apply_client_filters(table, search)
-        start = offset or 0
-        return table.slice(start, limit) if limit is not None else table.slice(start)
 
     def connections(self, query: ConnectionQuery) -> pa.Table:
         return self._rows(

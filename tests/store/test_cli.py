@@ -92,3 +92,28 @@ def test_relative_and_iso_times() -> None:
     assert parse_time("2025-12-04T08:00:00Z") == 1764835200.0
     with pytest.raises(ValueError):
         parse_time("yesterday")
+
+
+def test_connections_mention_records_the_agents_dropped(saved: Path) -> None:
+    with open_store(saved) as store:
+        store.record_gap("worker-2", "gen-1", 100, 1333, 1234, at=T0)
+        store.record_gap("worker-2", "gen-2", 5, 5, 1, at=T0 + 10)
+        store.record_gap("worker-1", "gen-1", 7, 7, 1, at=T0)
+
+    result = netsight("connections", "--db", str(saved), "--json")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "Note: 1 record was dropped by the agent on worker-1 before it could be pulled (gaps); "
+        "connections from that time may be missing.",
+        "Note: 1,235 records were dropped by the agent on worker-2 before they could be pulled "
+        "(gaps); connections from that time may be missing.",
+    ]
+    # Standard output stays pure JSON lines.
+    assert all(json.loads(line) for line in result.stdout.splitlines())
+
+
+def test_connections_say_nothing_of_gaps_when_there_are_none(saved: Path) -> None:
+    result = netsight("connections", "--db", str(saved))
+
+    assert result.returncode == 0 and "gaps" not in result.stderr

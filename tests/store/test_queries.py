@@ -159,3 +159,61 @@ def test_upserted_ownership_closes_an_interval(scenario: Store) -> None:
         ("report-1", T0 + 100),
         ("cache-0", T0 + 260),
     ]
+
+
+def test_an_ownership_write_re_resolves_the_connections_at_its_ips(scenario: Store) -> None:
+    from netsight.identity.model import Interval, Owner, OwnerUid
+
+    before = scenario.connections("pod")
+    assert find(before, src_name="frontend-abc", dst_name="10.244.2.99")
+
+    # A new owner whose uid sorts before every other: earlier owners keep their names.
+    scenario.upsert_ownership(
+        [Interval("10.244.2.99", None, OwnerUid("a-first"), T0)],
+        [Owner(uid=OwnerUid("a-first"), kind="Pod", namespace="shop", name="late-pod")],
+    )
+
+    after = scenario.connections("pod")
+    [row] = find(after, src_name="frontend-abc", dst_name="late-pod")
+    assert (row["dst_kind"], row["dst_namespace"]) == ("Pod", "shop")
+    assert not find(after, dst_name="10.244.2.99")
+    rest = [r for r in after.to_pylist() if r["dst_name"] != "late-pod"]
+    assert sorted(rest, key=repr) == sorted(
+        [r for r in before.to_pylist() if r["dst_name"] != "10.244.2.99"], key=repr
+    )
+
+
+def test_replacing_the_history_re_resolves_every_connection(scenario: Store) -> None:
+    scenario.connections("pod")
+    scenario.replace_ownership([], [])
+
+    names = {r["src_name"] for r in scenario.connections("pod").to_pylist()}
+    assert "frontend-abc" not in names and "10.244.1.5" in names
+
+
+@pytest.mark.parametrize(
+    ("level", "kinds", "expected"),
+    [
+        ("pod", ("external",), {("frontend-abc", "93.184.216.34"), ("frontend-abc", "10.8.1.1")}),
+        ("workload", ("DAEMONSET",), {("prom", "node-exporter")}),
+        ("service", ("Service",), {("frontend-abc", "api"), ("frontend-abc", "kube-dns")}),
+        ("namespace", ("unknownservice",), {("web", "service range")}),
+    ],
+)
+def test_kinds_keep_rows_with_an_end_of_that_kind_at_the_level(
+    scenario: Store, level: str, kinds: tuple[str, ...], expected: set[tuple[str, str]]
+) -> None:
+    table = scenario.connections(level, filter=Filter(kinds=kinds))
+
+    assert {(r["src_name"], r["dst_name"]) for r in table.to_pylist()} == expected
+
+
+def test_nodes_keep_whole_rows_that_a_node_observed(scenario: Store) -> None:
+    everything = scenario.connections("namespace")
+    table = scenario.connections("namespace", filter=Filter(nodes=("worker-2",)))
+
+    assert table.num_rows > 0
+    assert all("worker-2" in row["nodes"] for row in table.to_pylist())
+    # Whole rows: the same rows as unfiltered, connections other nodes saw included.
+    assert table.to_pylist() == [r for r in everything.to_pylist() if "worker-2" in r["nodes"]]
+    assert table.num_rows < everything.num_rows

@@ -102,7 +102,7 @@ def test_groups_kind_node_and_custom_time_filter_the_live_demo(qtbot, window):
     assert window.topology.drill_down(address)
     qtbot.waitUntil(lambda: "External/public" in view.scene_data.index, timeout=10_000)
 
-    # kind: keeps rows with an end of that kind (the store cannot yet; see row_filters).
+    # kind: keeps rows with an end of that kind (the store's Filter.kinds).
     window.level_box.setCurrentIndex(window.level_box.findData("workload"))
     search(qtbot, window, "kind:StatefulSet")
     qtbot.waitUntil(
