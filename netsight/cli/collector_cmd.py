@@ -72,6 +72,24 @@ def _fail(message: str) -> int:
     return 1
 
 
+def _kube_message(error: Exception, args: argparse.Namespace) -> str:
+    """A Kubernetes error with what it means for the user: whose credentials, which server."""
+    from netsight.kube.errors import AuthError, UnavailableError
+
+    context = f"context {args.context}" if args.context else "the current context"
+    if isinstance(error, AuthError):
+        return (
+            f"{error}. The API server did not accept the credentials of {context} (a wrong "
+            "or expired token or certificate); log in again or fix the kubeconfig, then retry."
+        )
+    if isinstance(error, UnavailableError):
+        return (
+            f"{error}. The API server of {context} cannot be reached; check that the cluster "
+            "is up and its address in the kubeconfig, then retry."
+        )
+    return str(error)
+
+
 def _settings(args: argparse.Namespace) -> Any:
     from netsight.collector.manifests import CollectorSettings
 
@@ -127,14 +145,14 @@ def _run_collector_action(args: argparse.Namespace) -> int:
         elif args.action == "status":
             state = deployer.state()
             _print_progress(state)
-            for pod in deployer.agent_pods():
+            for pod in deployer.agent_pods() if state.deployed else []:
                 print(f"  {pod.node}: {pod.name} {'ready' if pod.ready else 'not ready'}")
         else:
             deployer.remove()
             print("Collector removed; nothing it created is left.")
         return 0
     except (KubeError, DeployError, LookupError) as error:
-        return _fail(str(error))
+        return _fail(_kube_message(error, args))
 
 
 def _run_collect(args: argparse.Namespace) -> int:
@@ -152,16 +170,23 @@ def _run_collect(args: argparse.Namespace) -> int:
         api, context = _connect(args)
         store = open_store(args.db or default_db_path(context))
     except (KubeError, LookupError, StoreError) as error:
-        return _fail(str(error))
+        return _fail(_kube_message(error, args))
+    deployer = CollectorDeployer(api, _settings(args))
+    try:
+        # One request first: an unreachable server or refused credentials is one message,
+        # not one warning per informer.
+        already_deployed = deployer.state().deployed
+    except KubeError as error:
+        store.close()
+        return _fail(f"{_kube_message(error, args)} Nothing was done.")
 
     # The inventory's events are applied between pulls, on this thread.
     history = OwnershipHistory()
     inventory = Inventory(api)
-    deployer = CollectorDeployer(api, _settings(args))
     deployed_here = False
     tally = _Tally()
     try:
-        if not deployer.state().deployed:
+        if not already_deployed:
             print("Deploying the collector...", flush=True)
             # Set before deploying: a deploy that fails or is interrupted half-way is removed.
             deployed_here = True
@@ -190,7 +215,7 @@ def _run_collect(args: argparse.Namespace) -> int:
             )
         return 0
     except (KubeError, DeployError, StoreError) as error:
-        return _fail(str(error))
+        return _fail(_kube_message(error, args))
     except (KeyboardInterrupt, RuntimeError) as error:
         # DuckDB turns a Ctrl-C during a statement into RuntimeError("Query interrupted");
         # its transaction was rolled back, so the store holds whole batches only.

@@ -416,3 +416,27 @@ def test_desktop_without_a_display_says_so_instead_of_aborting(tmp_path: Path) -
     assert result.returncode == 1, result.stderr
     assert "the desktop needs a display" in result.stderr
     assert "QT_QPA_PLATFORM=offscreen" in result.stderr
+
+
+def test_refused_credentials_are_one_message_naming_the_cause(
+    sim: tuple[SimServer, str], tmp_path: Path
+) -> None:
+    _, kubeconfig = sim
+    text = Path(kubeconfig).read_text()
+    wrong = tmp_path / "wrong-token"
+    wrong.write_text(
+        "\n".join(
+            "    token: not-the-token" if line.strip().startswith("token:") else line
+            for line in text.splitlines()
+        )
+        + "\n"
+    )
+    result = _netsight(
+        "collect", "--kubeconfig", str(wrong), "--duration", "0", "--db", str(tmp_path / "c.duckdb")
+    )
+    assert result.returncode == 1
+    assert "HTTP 401" in result.stderr
+    assert "did not accept the credentials of the current context" in result.stderr
+    # No informer was started, so no warning per kind.
+    assert "netsight.kube.watching" not in result.stderr
+    assert _leftovers(kubeconfig) == []
