@@ -211,6 +211,22 @@ named AS (
 ),
 page AS (SELECT * FROM named)"""
     kind_join = f"LEFT JOIN ns_lvl_{ids} l ON l.lid = e.lid_{ids}" if filter.kinds else ""
+    keyed_body = f"""    SELECT {", ".join(f"{expr} AS {name}" for name, expr in keys)},
+           c.bytes_sent, c.bytes_received, c.first_seen, c.last_seen,
+           c.node_a, c.node_b, c.client_process, c.server_process
+    FROM c
+    LEFT JOIN fe s ON s.ent = c.src_ent
+    LEFT JOIN fe d ON d.ent = c.dst_ent
+    LEFT JOIN fe v ON v.ent = c.svc_ent
+    WHERE {" AND ".join(row_where)}"""
+    # The page's connections only: clients whose level id is on the page (a cheap
+    # semi-join on the client entity before the other ends are joined).
+    page_keyed = keyed_body.replace(
+        "FROM c\n",
+        "FROM c\n    SEMI JOIN (SELECT ent FROM fe WHERE lid IN (SELECT src_lid FROM page)) pe"
+        " ON pe.ent = c.src_ent\n",
+        1,
+    )
     sql = f"""WITH c AS NOT MATERIALIZED (
     SELECT *, coalesce(src_owner, -src_id) AS src_ent, coalesce(dst_owner, -b_id) AS dst_ent,
            CASE WHEN svc_id IS NOT NULL THEN coalesce(svc_owner, -svc_id) END AS svc_ent
@@ -223,14 +239,7 @@ fe AS (
     {kind_join}
 ),
 keyed AS NOT MATERIALIZED (
-    SELECT {", ".join(f"{expr} AS {name}" for name, expr in keys)},
-           c.bytes_sent, c.bytes_received, c.first_seen, c.last_seen,
-           c.node_a, c.node_b, c.client_process, c.server_process
-    FROM c
-    LEFT JOIN fe s ON s.ent = c.src_ent
-    LEFT JOIN fe d ON d.ent = c.dst_ent
-    LEFT JOIN fe v ON v.ent = c.svc_ent
-    WHERE {" AND ".join(row_where)}
+{keyed_body}
 ),
 agg AS MATERIALIZED (
     SELECT {", ".join(key_names)}, {sums}{node_hit}
@@ -246,7 +255,9 @@ lists AS (
                || coalesce(list(k.server_process) FILTER (WHERE k.server_process IS NOT NULL), [])
            )) AS processes
     FROM (SELECT DISTINCT {", ".join(key_names)} FROM page) p
-    JOIN keyed k ON {same}
+    JOIN (
+    {page_keyed}
+    ) k ON {same}
     GROUP BY ALL
 )
 SELECT {", ".join(columns)}
