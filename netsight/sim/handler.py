@@ -142,7 +142,12 @@ class ApiHandler(BaseHTTPRequestHandler):
             time.sleep(self.api.response_delay_s)
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        # NB: read the body before any answer; a refusal (401, 403, 404) that
+        # left it unread would have it parsed as the next request on this
+        # kept-alive connection.
+        self._body: bytes | None = None
         try:
+            self._body = self._read_body()
             self._dispatch(method, url.path, url.query, query)
         except status.ApiError as error:
             self._send_error(error)
@@ -338,10 +343,18 @@ class ApiHandler(BaseHTTPRequestHandler):
     # -- bodies --------------------------------------------------------------------
 
     def _read_body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
+        if getattr(self, "_body", None) is not None:
+            return self._body  # type: ignore[return-value]
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.close_connection = True
+            raise status.ApiError(400, "BadRequest", "Content-Length is not a number") from None
         if length > MAX_BODY_BYTES:
+            # The body stays unread, so this connection cannot carry another request.
+            self.close_connection = True
             raise status.ApiError(413, "RequestEntityTooLarge", "request body too large")
-        return self.rfile.read(length) if length else b""
+        return self.rfile.read(length) if length > 0 else b""
 
     def _read_object(self) -> dict:
         raw = self._read_body()

@@ -189,3 +189,30 @@ def test_apply_keeps_identity_unless_a_new_uid_is_given(make_sim) -> None:  # ty
     assert sim.store.get(pods, "default", "p")["metadata"]["uid"] == "second"
     sim.apply("DELETED", pod("p"))
     assert sim.store.get(pods, "default", "p") is None
+
+
+def test_a_refused_write_does_not_spoil_the_next_request_on_the_connection(make_sim):
+    """The body of a refused POST is read, not parsed as the next request."""
+    import http.client
+    import json
+    import ssl
+
+    from netsight.sim.rbac import RbacRules
+
+    sim, _ = make_sim([], rbac=RbacRules.parse(["create:configmaps"]))
+    context = ssl.create_default_context(cadata=sim.ca_pem.decode())
+    connection = http.client.HTTPSConnection("127.0.0.1", sim.port, context=context, timeout=10)
+    headers = {"Authorization": f"Bearer {sim.tokens.restricted}",
+               "Content-Type": "application/json"}
+    body = json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}})
+    try:
+        connection.request("POST", "/api/v1/namespaces/default/configmaps", body, headers)
+        refused = connection.getresponse()
+        refused.read()
+        connection.request("GET", "/api/v1/namespaces", headers=headers)
+        answer = connection.getresponse()
+        listed = json.loads(answer.read())
+    finally:
+        connection.close()
+    assert refused.status == 403
+    assert answer.status == 200 and listed["kind"] == "NamespaceList"
