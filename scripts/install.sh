@@ -25,7 +25,8 @@ $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-rec
 
 echo "== python environment (.venv)"
 [ -x .venv/bin/python ] || "${PYTHON:-python3}" -m venv .venv
-.venv/bin/pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-.venv/bin/pip install -q -e ".${extras}" 2>&1 | grep -v '^WARNING: Location' || true
+.venv/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true
+# pipefail makes a failed install stop here, with pip's own message above.
+.venv/bin/pip install -q -e ".${extras}" 2>&1 | { grep -v '^WARNING: Location' || true; }
 .venv/bin/python -c 'import netsight, PySide6, duckdb, kubernetes' \
     || { echo "NetSight did not install; see the pip output above." >&2; exit 1; }

@@ -21,6 +21,27 @@ EXIT_BAD_INPUT = 2
 EXIT_START_FAILED = 1
 
 
+def _port(text: str) -> int:
+    """A TCP port number, 0 meaning any free port."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0 to 65535)")
+    return port
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     sim = subparsers.add_parser("sim", help="the simulated Kubernetes cluster")
     sim_sub = sim.add_subparsers(dest="sim_command", required=True)
@@ -41,7 +62,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument(
         "--kubeconfig", required=True, metavar="OUT", help="where to write the kubeconfig"
     )
-    serve.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any)")
+    serve.add_argument(
+        "--port", type=_port, default=0, help="port on 127.0.0.1 (default: any free one)"
+    )
     serve.add_argument("--timeline", metavar="FILE", help="timeline YAML to play in real time")
     serve.add_argument(
         "--agent",
@@ -60,7 +83,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     serve.add_argument(
         "--history-limit",
-        type=int,
+        type=_positive_int,
         default=1000,
         help="watch events kept for resuming (older: 410 Gone)",
     )

@@ -440,3 +440,26 @@ def test_refused_credentials_are_one_message_naming_the_cause(
     # No informer was started, so no warning per kind.
     assert "netsight.kube.watching" not in result.stderr
     assert _leftovers(kubeconfig) == []
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "said"),
+    [("--port", "99999", "not a port number"), ("--history-limit", "-1", "must be at least 1")],
+    ids=["port-out-of-range", "negative-history"],
+)
+def test_sim_serve_refuses_impossible_numbers(tmp_path, flag, value, said):
+    objects = tmp_path / "objects.json"
+    objects.write_text('{"kind": "List", "items": []}')
+    result = _netsight(
+        "sim",
+        "serve",
+        "--objects",
+        str(objects),
+        "--kubeconfig",
+        str(tmp_path / "kc"),
+        flag,
+        value,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert said in result.stderr and "Traceback" not in result.stderr
