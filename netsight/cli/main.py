@@ -18,6 +18,7 @@ SUBCOMMAND_MODULES = (
     "netsight.cli.agent_cmd",
     "netsight.cli.collector_cmd",
     "netsight.cli.connections_cmd",
+    "netsight.cli.export_cmd",
 )
 
 
