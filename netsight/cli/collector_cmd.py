@@ -168,17 +168,19 @@ def _run_collect(args: argparse.Namespace) -> int:
 
     try:
         api, context = _connect(args)
-        store = open_store(args.db or default_db_path(context))
-    except (KubeError, LookupError, StoreError) as error:
+    except (KubeError, LookupError) as error:
         return _fail(_kube_message(error, args))
     deployer = CollectorDeployer(api, _settings(args))
     try:
-        # One request first: an unreachable server or refused credentials is one message,
-        # not one warning per informer.
+        # One request first, before any file is made: an unreachable server or
+        # refused credentials is one message, not one warning per informer.
         already_deployed = deployer.state().deployed
     except KubeError as error:
-        store.close()
         return _fail(f"{_kube_message(error, args)} Nothing was done.")
+    try:
+        store = open_store(args.db or default_db_path(context))
+    except StoreError as error:
+        return _fail(str(error))
 
     # The inventory's events are applied between pulls, on this thread.
     history = OwnershipHistory()

@@ -65,18 +65,27 @@ def _no_display_problem() -> str | None:
     )
 
 
+def _configure_logging(verbose: bool, headless: bool) -> None:
+    """Headless commands print their own results, so their log shows only trouble unless -v."""
+    if verbose:
+        level = logging.DEBUG
+    else:
+        level = logging.WARNING if headless else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        # urllib3 warns once per retry; our own message says what failed.
+        logging.getLogger("urllib3").setLevel(logging.ERROR)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     verbose = any(arg in ("-v", "--verbose") for arg in argv)
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # Anything that does not start with a subcommand is for the desktop app,
-    # whose options (`--screenshot PATH`) argparse here cannot know.
     commands = _subcommand_names(parser)
     first = next((arg for arg in argv if arg not in ("-v", "--verbose")), None)
+    _configure_logging(verbose, headless=first in commands)
+    # Anything that does not start with a subcommand is for the desktop app,
+    # whose options (`--screenshot PATH`) argparse here cannot know.
     if first is not None and not first.startswith("-") and first not in commands:
         # The desktop takes options only, so a bare word is a mistyped command.
         close = difflib.get_close_matches(first, sorted(commands), n=1)
