@@ -15,7 +15,13 @@ What it does, each poll (default every 5 s):
   change namespace. ``/proc/<pid>/net/{tcp,udp}{,6}`` is the fallback where
   sock_diag is refused;
 - names the owning process of each socket from the socket inodes in
-  ``/proc/<pid>/fd`` of that namespace's processes;
+  ``/proc/<pid>/fd`` of that namespace's processes, and the server process
+  of a UDP exchange from the socket bound where it went (a UDP server
+  socket has no peer of its own);
+- leaves a namespace's TCP sockets unread while its TCP counters
+  (``/proc/<pid>/net/snmp``) show no segment in or out since the last read,
+  so idle sockets cost next to nothing (a full read still comes every
+  ``QUIET_POLLS_MAX + 1`` polls);
 - reads the node's conntrack table over ctnetlink (a dump at start, then
   NEW/UPDATE/DESTROY events), so connections shorter than a poll are seen,
   a connection to a Service ClusterIP is tied to the backend it was
@@ -23,8 +29,9 @@ What it does, each poll (default every 5 s):
 
 One record per connection, re-emitted with a new sequence number whenever it
 changes (and every ``--refresh-interval`` while it lives), into a bounded
-buffer served at ``GET /v1/records?after=SEQ&limit=N``; ``GET /v1/status``
-says what works. What the buffer had to drop is counted, never silent.
+buffer (kept compressed) served at ``GET /v1/records?after=SEQ&limit=N``;
+``GET /v1/status`` says what works. What the buffer had to drop is counted,
+never silent.
 
 Privileges it uses (for the DaemonSet): host PID namespace; CAP_SYS_ADMIN
 (``setns`` into other network namespaces), CAP_SYS_PTRACE (read other
@@ -35,7 +42,8 @@ Bytes: TCP bytes are payload bytes from ``tcp_info`` (``bytes_acked``,
 ``bytes_received``). UDP sockets carry no byte counters in the kernel, so
 UDP bytes come from conntrack (payload: the fixed headers are taken out),
 only where the node counts them (``nf_conntrack_acct=1``), else they are
-null. TCP connections seen by conntrack alone carry IP-level bytes.
+null. TCP connections seen by conntrack alone carry IP-level bytes, read
+once they end (events carry counters only on DESTROY, minutes later).
 """
 
 from __future__ import annotations
@@ -125,6 +133,9 @@ CTA_COUNTERS_BYTES = 2
 CTA_PROTOINFO_TCP = 1
 CTA_PROTOINFO_TCP_STATE = 1
 IPS_SEEN_REPLY = 1 << 1
+# A namespace whose TCP counters did not move keeps its TCP sockets unread for
+# at most this many polls in a row: a full read now and then, whatever happens.
+QUIET_POLLS_MAX = 11
 # A namespace no process is in is remembered this long (TIME_WAIT lasts 60 s).
 DORMANT_KEEP_S = 120.0
 # Polls in which a socket's owning process is looked for before giving up.
@@ -323,14 +334,21 @@ def _scan_fds(
     return owners
 
 
-def sockets_in_use(proc_root: str, pid: int) -> dict[tuple[int, int], int]:
-    """Open sockets per (family, protocol) in pid's namespace, from net/sockstat{,6}.
+def socket_stats(proc_root: str, pid: int) -> tuple[dict[tuple[int, int], int], str | None]:
+    """Open sockets per (family, protocol) in pid's namespace, and its TCP activity.
 
-    NB: a sock_diag dump walks the kernel's established-socket hash, which
-    is shared by all namespaces (milliseconds each, even for an empty one),
-    so dumps of protocols a namespace does not use are skipped. TIME_WAIT
-    sockets are not counted here, so they go unseen where nothing else is
-    open. A namespace whose counts cannot be read is dumped in full.
+    The counts come from net/sockstat{,6}. NB: a sock_diag dump walks the
+    kernel's established-socket hash, which is shared by all namespaces
+    (milliseconds each, even for an empty one), so dumps of protocols a
+    namespace does not use are skipped. TIME_WAIT sockets are not counted
+    there, so they go unseen where nothing else is open.
+
+    The activity is the namespace's own TCP counters (net/snmp: segments in
+    and out, opens, resets, ...) with its TCP socket and TIME_WAIT counts:
+    while it stays the same, no TCP socket there changed state or moved a
+    byte (both take a segment; a TIME_WAIT that ends changes its count), so
+    the namespace's TCP sockets need not be read again. None if unreadable.
+    A namespace whose counts cannot be read is dumped in full.
     """
     counts: dict[tuple[int, int], int] = {}
     names = {
@@ -338,16 +356,26 @@ def sockets_in_use(proc_root: str, pid: int) -> dict[tuple[int, int], int]:
         "TCP6:": (socket.AF_INET6, socket.IPPROTO_TCP),
         "UDP6:": (socket.AF_INET6, socket.IPPROTO_UDP),
     }  # fmt: skip
-    for name in ("sockstat", "sockstat6"):
+    activity: list[str] | None = []
+    for name in ("sockstat", "sockstat6", "snmp"):
         try:
             with open(f"{proc_root}/{pid}/net/{name}", encoding="ascii") as file:
                 for line in file:
                     words = line.split()
                     if len(words) >= 3 and words[0] in names and words[1] == "inuse":
                         counts[names[words[0]]] = int(words[2])
+                        if words[0].startswith("TCP") and activity is not None:
+                            # inuse and tw are this namespace's; orphan, alloc, mem the host's.
+                            tw = words[words.index("tw") + 1] if "tw" in words else ""
+                            activity += (words[0], words[2], tw)
+                    elif words and words[0] == "Tcp:" and words[1].isdigit():
+                        if activity is not None:
+                            activity.append(line)
         except (OSError, ValueError):
+            if name == "snmp":
+                activity = None
             continue
-    return counts
+    return counts, " ".join(activity) if activity and activity[-1].startswith("Tcp:") else None
 
 
 def process_name(proc_root: str, pid: int) -> str | None:
@@ -473,6 +501,8 @@ class Tracked:
     # Closed by the agent while it could not see the socket (see _retire); kept
     # so the socket's TIME_WAIT does not start a connection of its own.
     retired: bool = False
+    # A UDP server socket's owner (pid, process name), once looked up.
+    owner: tuple[int, str | None] | None = None
 
 
 # (table key, socket key, signature, decoded socket, what was tracked before)
@@ -828,6 +858,9 @@ class Connection:
     nat_dst: tuple[str, int] | None = None
     nat_src: tuple[str, int] | None = None
     reply_key: tuple[str, str, int, str, int] | None = None
+    # UDP: (pid, process, netns) of the bound server socket the client addressed
+    # (a UDP server socket has no peer, so it is never a side of its own).
+    udp_server: tuple[int, str | None, int] | None = None
     hold_until_poll: int = 0
     # hash() of what the last record said (the tuple itself would cost ~160 bytes a
     # connection; a collision, which would skip one update, is a 1 in 2**64 chance).
@@ -951,6 +984,15 @@ class NamespaceState:
     fd_cache: dict[int, dict[str, int]] = field(default_factory=dict)
     unowned: list[Tracked] = field(default_factory=list)
     listening: set[tuple[int, str, int]] = field(default_factory=set)
+    # Bound, unconnected UDP sockets by (local ip, port), and the namespace's own
+    # addresses (read only where such a socket is, and again when they change).
+    udp_servers: dict[tuple[str, int], Tracked] = field(default_factory=dict)
+    addresses: frozenset[str] = frozenset()
+    pids: list[int] = field(default_factory=list)
+    # TCP activity when its sockets were last read (see socket_stats), and the
+    # polls since that found it quiet and did not read them.
+    tcp_activity: str | None = None
+    quiet_polls: int = 0
 
 
 class Agent:
@@ -970,6 +1012,10 @@ class Agent:
         self.emit_log: collections.deque[tuple[float, Connection]] = collections.deque()
         # Connections whose conntrack byte counters may be wanted (see _counters_wanted).
         self.counter_watch: set[str] = set()
+        # UDP connections whose server process is not known yet (see _attribute_udp_servers),
+        # and which namespaces with UDP server sockets hold each address.
+        self.udp_unattributed: set[str] = set()
+        self.address_namespaces: dict[str, list[int]] = {}
         # Server sockets waiting one poll for their conntrack entry.
         self.pending: list[tuple[Tracked, tuple[str, str, int, str, int]]] = []
         self._last_poll_at = time.time()
@@ -978,6 +1024,8 @@ class Agent:
         # sockets may linger in TIME_WAIT (see _retire).
         self.dormant: dict[int, tuple[NamespaceState, float]] = {}
         self.poll_count = 0
+        # Namespace reads that found TCP quiet and kept its sockets as they were.
+        self.quiet_reads = 0
         self.last_error: str | None = None
         self.sock_diag_ok: bool | None = None
         self.procfs_namespaces = 0
@@ -1246,6 +1294,8 @@ class Agent:
                 now,
                 now,
             )
+            if proto == "udp":
+                self.udp_unattributed.add(conn_id)
         conn.last_seen = now
         self.dirty.add(conn_id)
         side = conn.conntrack
@@ -1324,6 +1374,9 @@ class Agent:
             for scan in scans:
                 self._apply_namespace(scan, now)
             self._rematch(pending)
+            if gone:
+                self._index_addresses()
+            self._attribute_udp_servers()
             # After the sockets: only what no socket counts is read from conntrack.
             wanted = self._counters_wanted(list(self.counter_watch)) if self.conntrack_ok else []
         counted = self._query_counters(wanted[:MAX_COUNTER_QUERIES]) if wanted else []
@@ -1332,6 +1385,81 @@ class Agent:
                 self._apply_ct(entry, now)
             self._flush(now, self._due_for_refresh(now))
             self._last_poll_at = now
+
+    def _local_addresses(self, namespace: Namespace) -> frozenset[str]:
+        """The namespace's own addresses, from /proc/<pid>/net (fib_trie, if_inet6)."""
+        found: set[str] = set()
+        base = f"{self.config.proc_root}/{namespace.pids[0]}/net"
+        try:
+            with open(f"{base}/fib_trie", encoding="ascii", errors="replace") as file:
+                last = ""
+                for line in file:
+                    text = line.strip()
+                    if text.startswith("|-- "):
+                        last = text[4:]
+                    elif text.startswith("/32 host LOCAL") and last:
+                        found.add(last)
+        except OSError as error:
+            logger.debug("No IPv4 addresses of namespace %d: %s", namespace.inode, error)
+        try:
+            with open(f"{base}/if_inet6", encoding="ascii", errors="replace") as file:
+                for line in file:
+                    words = line.split()
+                    if words and len(words[0]) == 32:
+                        raw = bytes.fromhex(words[0])
+                        found.add(normalise_ip(socket.inet_ntop(socket.AF_INET6, raw)))
+        except (OSError, ValueError) as error:
+            logger.debug("No IPv6 addresses of namespace %d: %s", namespace.inode, error)
+        return frozenset(found)
+
+    def _index_addresses(self) -> None:
+        """Which namespaces with UDP server sockets hold each address; caller holds the lock."""
+        index: dict[str, list[int]] = {}
+        for inode, state in self.namespaces.items():
+            for address in state.addresses:
+                index.setdefault(address, []).append(inode)
+        self.address_namespaces = index
+
+    def _attribute_udp_servers(self) -> None:
+        """Name the server process of UDP connections from the socket bound where they went.
+
+        A UDP server socket has no peer, so it never becomes a side of the
+        connection. The socket bound to the connection's destination (the
+        translated one, past a ClusterIP) in the namespace holding that
+        address is the server end. Caller holds the lock.
+        """
+        for conn_id in list(self.udp_unattributed):
+            conn = self.connections.get(conn_id)
+            if conn is None or conn.server is not None:
+                self.udp_unattributed.discard(conn_id)
+                continue
+            ip, port = conn.nat_dst or (conn.dst_ip, conn.dst_port)
+            if is_loopback(ip):
+                side = conn.client or conn.conntrack
+                inodes = [side.netns] if side is not None and side.netns is not None else []
+            else:
+                inodes = self.address_namespaces.get(ip, [])
+            for inode in inodes:
+                state = self.namespaces.get(inode)
+                if state is None:
+                    continue
+                servers = state.udp_servers
+                tracked = (
+                    servers.get((ip, port))
+                    or servers.get(("0.0.0.0" if ":" not in ip else "::", port))
+                    or servers.get(("::", port))
+                )
+                if tracked is None:
+                    continue
+                if tracked.owner is None and tracked.inode and state.pids:
+                    found = self._owners(Namespace(inode, state.pids), {tracked.inode})
+                    tracked.owner = found.get(tracked.inode)
+                if tracked.owner is None:
+                    break  # not named yet: tried again next poll
+                conn.udp_server = (*tracked.owner, inode)
+                self.udp_unattributed.discard(conn_id)
+                self.dirty.add(conn_id)
+                break
 
     def _due_for_refresh(self, now: float) -> list[Connection]:
         """Live connections last emitted a refresh interval ago or more; caller holds the lock."""
@@ -1382,17 +1510,30 @@ class Agent:
             tables: dict[tuple[int, int], dict[Any, Tracked]] = {}
             changed: list[Changed] = []
             skipped: list[tuple[int, int]] = []
-            in_use = sockets_in_use(self.config.proc_root, namespace.pids[0])
+            in_use, activity = socket_stats(self.config.proc_root, namespace.pids[0])
+            # No TCP segment in or out since the last read: its TCP sockets are as they were.
+            quiet = (
+                activity is not None
+                and activity == state.tcp_activity
+                and state.quiet_polls < QUIET_POLLS_MAX
+            )
+            state.quiet_polls = state.quiet_polls + 1 if quiet else 0
+            state.tcp_activity = activity
             try:
                 for family, proto in combos:
-                    table = tables[family, proto] = {}
                     if in_use.get((family, proto)) == 0:
                         # Nothing to dump (a dump walks the kernel's global hash),
                         # though TIME_WAIT sockets are not counted: see _retire.
+                        tables[family, proto] = {}
                         skipped.append((family, proto))
                         continue
-                    old = state.tables.get((family, proto), {})
-                    scan_sock_diag(state.sock, family, proto, old, table, changed)
+                    old = state.tables.get((family, proto))
+                    if quiet and proto == socket.IPPROTO_TCP and old is not None:
+                        tables[family, proto] = old
+                        continue
+                    table = tables[family, proto] = {}
+                    scan_sock_diag(state.sock, family, proto, old or {}, table, changed)
+                self.quiet_reads += quiet
                 return Scan(namespace, tables, changed, "sockdiag", skipped)
             except OSError as error:
                 state.sock_error = f"sock_diag failed: {error}"
@@ -1490,6 +1631,8 @@ class Agent:
             self._close_sockets(t for k, t in old.items() if k not in still)
         state.tables = kept
         state.listening = set()
+        state.udp_servers, state.addresses = {}, frozenset()
+        state.tcp_activity = None
         state.unowned = []
         state.fd_cache = {}
         if kept:
@@ -1519,6 +1662,7 @@ class Agent:
             )
             if is_listener:
                 tracked.listen = (entry.proto, entry.local_ip, entry.local_port)
+                tracked.inode = entry.inode or 0
                 listeners_moved = True
             elif entry.remote_port != 0:
                 connected.append((entry, tracked))
@@ -1531,8 +1675,22 @@ class Agent:
                 listeners_moved |= any(t.listen is not None for t in vanished)
                 self._close_sockets(vanished)
         state.tables = tables
+        state.pids = namespace.pids
         if listeners_moved:
             state.listening = {t.listen for tb in tables.values() for t in tb.values() if t.listen}
+            udp_servers = {
+                (t.listen[1], t.listen[2]): t
+                for (_family, proto), table in tables.items()
+                if proto == socket.IPPROTO_UDP
+                for t in table.values()
+                if t.listen is not None
+            }
+            if udp_servers.keys() != state.udp_servers.keys():
+                addresses = self._local_addresses(namespace) if udp_servers else frozenset()
+                if addresses != state.addresses:
+                    state.addresses = addresses
+                    self._index_addresses()
+            state.udp_servers = udp_servers
         listening = state.listening
 
         # A process that started after the namespace scan owns sockets we
@@ -1612,6 +1770,8 @@ class Agent:
                 conn = self.connections[conn_id] = Connection(
                     conn_id, proto, family, src_ip, src_port, dst_ip, dst_port, now, now
                 )
+                if proto == "udp":
+                    self.udp_unattributed.add(conn_id)
             tracked.conn = conn
             if unmatched and self.conntrack_ok:
                 # Conntrack may not have told us about it yet (events lag a
@@ -1697,7 +1857,7 @@ class Agent:
         )
         main = client or server or ct
         assert main is not None
-        peer = server if client is not None else None
+        peer: Side | tuple[int, str | None, int] | None = server if client is not None else None
         sent, received = main.bytes_sent, main.bytes_received
         for other in (server, ct):
             if sent is None and other is not None:
@@ -1718,12 +1878,22 @@ class Agent:
             main.process,
             main.pid,
             main.netns,
-            peer.process if peer else None,
-            peer.pid if peer else None,
-            peer.netns if peer else None,
+            *self._peer(peer if peer is not None else conn.udp_server if server is None else None),
             *nat_dst,
             *nat_src,
         )
+
+    @staticmethod
+    def _peer(
+        peer: Side | tuple[int, str | None, int] | None,
+    ) -> tuple[str | None, int | None, int | None]:
+        """(process, pid, netns) of the end that is not the observer."""
+        if peer is None:
+            return None, None, None
+        if isinstance(peer, tuple):
+            pid, process, netns = peer
+            return process, pid, netns
+        return peer.process, peer.pid, peer.netns
 
     def _emit(self, conn: Connection, snapshot: tuple[Any, ...], now: float) -> None:
         (
@@ -1794,6 +1964,7 @@ class Agent:
                 "namespaces": len(self.namespaces),
                 "connections": len(self.connections),
                 "polls": self.poll_count,
+                "quiet_reads": self.quiet_reads,
                 "last_error": self.last_error,
                 "poll_interval_s": self.config.poll_interval_s,
                 "started_at": self.started_at,

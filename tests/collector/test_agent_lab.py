@@ -31,9 +31,11 @@ CLOSER_CASES = ["no-process-without-ct", "udp-only-without-ct", "no-process-with
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[NetLab]:
-    pods = ["client", "backend", "dns", "quick", *(f"closer-{case}" for case in CLOSER_CASES)]
+    pods = ["client", "backend", "dns", "quick", "idler"]
+    pods += [f"closer-{case}" for case in CLOSER_CASES]
     with NetLab(pods) as lab:
         lab.add_service(cluster_ip(lab), 80, "tcp", [(lab.pod_ips["backend"], 8080)])
+        lab.add_service(dns_cluster_ip(lab), 53, "udp", [(lab.pod_ips["dns"], 53)])
         lab.server("backend", "tcp", 8080, "web-server", REQUEST, RESPONSE)
         lab.server("dns", "udp", 53, "dns-server", 0, 300)
         lab.server("internet", "tcp", 80, "ext-server", 10, 20)
@@ -57,6 +59,11 @@ def start_agent() -> Iterator:
 def cluster_ip(lab: NetLab) -> str:
     """The Service's ClusterIP (it DNATs port 80 to the backend pod's 8080)."""
     return lab.addresses.cluster_ip(0)
+
+
+def dns_cluster_ip(lab: NetLab) -> str:
+    """A Service's ClusterIP that DNATs UDP port 53 to the dns pod."""
+    return lab.addresses.cluster_ip(1)
 
 
 def from_client(lab: NetLab, pod: str, port: int) -> Callable[[dict[str, Any]], bool]:
@@ -141,6 +148,36 @@ def test_udp_exchange_gets_bytes_from_conntrack(lab: NetLab, start_agent) -> Non
     assert agent.stop() == 0
 
 
+def test_udp_exchange_names_the_server_process_bound_where_it_went(
+    lab: NetLab, start_agent
+) -> None:
+    agent = start_agent("--host-netns", lab.node_netns_path, "--poll-interval", FAST_POLL)
+    dns_ip = lab.pod_ips["dns"]
+    # Straight to the pod, and through a ClusterIP that DNATs to it.
+    _client, port = lab.client("client", "udp", dns_ip, 53, "dns-client", 40, 300, 2)
+    mine = from_client(lab, "client", port)
+    _client, via_port = lab.client("client", "udp", dns_cluster_ip(lab), 53, "resolver", 40, 300, 2)
+    via_service = from_client(lab, "client", via_port)
+
+    def named(record: dict[str, Any]) -> bool:
+        # Conntrack may report it, and the client's process be named, a poll later.
+        return record["observer"] == "client" and None not in (
+            record["process"],
+            record["peer_process"],
+        )
+
+    direct = agent.wait_for(lambda r: mine(r) and named(r))
+    natted = agent.wait_for(lambda r: via_service(r) and named(r))
+
+    dns_server = next(peer for peer in lab.peers if peer.name == "dns-server")
+    for record in (direct, natted):
+        assert (record["peer_process"], record["peer_pid"]) == ("dns-server", dns_server.pid)
+        assert record["peer_netns"] == netns_inode(lab.pod_ns("dns"))
+    assert (direct["process"], natted["process"]) == ("dns-client", "resolver")
+    assert (natted["nat_dst_ip"], natted["nat_dst_port"]) == (dns_ip, 53)
+    assert agent.stop() == 0
+
+
 def test_connection_shorter_than_a_poll_is_seen_through_conntrack(lab: NetLab, start_agent) -> None:
     agent = start_agent("--host-netns", lab.node_netns_path, "--poll-interval", "60")
     agent.wait_until(lambda: agent.status()["polls"] >= 1)
@@ -218,6 +255,29 @@ def test_a_closed_connection_is_not_born_again_from_its_time_wait_socket(
     states = [r["state"] for r in records]
     if not with_ct:
         assert states[-1] == "CLOSED" and states.count("CLOSED") == 1, records
+
+
+def test_a_quiet_namespace_is_not_read_again_yet_its_changes_are_seen(
+    lab: NetLab, start_agent
+) -> None:
+    agent = start_agent("--host-netns", lab.node_netns_path, "--poll-interval", FAST_POLL)
+    backend = lab.pod_ips["backend"]
+    client, port = lab.client("idler", "tcp", backend, 8080, "idler", REQUEST, RESPONSE, 4)
+    mine = from_client(lab, "idler", port)
+    agent.wait_for(lambda r: mine(r) and r["bytes_received"] == RESPONSE)
+    quiet_before = agent.status()["quiet_reads"]
+    polls = agent.status()["polls"]
+    agent.wait_until(lambda: agent.status()["polls"] >= polls + 4)
+    # Idle connections: the pods' TCP sockets were left unread (and nothing was lost).
+    assert agent.status()["quiet_reads"] > quiet_before
+    assert agent.wait_for(mine)["state"] == "ESTABLISHED"
+
+    client.wait()  # it closes: a FIN goes out, so the namespace is read again at once
+    closed_at = agent.status()["polls"]
+    record = agent.wait_for(lambda r: mine(r) and r["state"] != "ESTABLISHED")
+    assert record["state"] in ("TIME_WAIT", "FIN_WAIT2", "CLOSED"), record
+    assert agent.status()["polls"] <= closed_at + 3
+    assert (record["bytes_sent"], record["bytes_received"]) == (REQUEST, RESPONSE)
 
 
 def test_external_connection_is_source_natted_to_the_node(lab: NetLab, start_agent) -> None:

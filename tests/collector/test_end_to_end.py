@@ -379,6 +379,9 @@ def test_udp_exchange_with_the_dns_pod(run: Run) -> None:
     row = pod_row(run, "probe", run.pod("dns"), DNS_PORT, "udp")
     assert (row["bytes_sent"], row["bytes_received"]) == (DNS_QUERY, DNS_ANSWER)
     assert "probe" in row["processes"] and set(row["processes"]) <= {"probe", "dns-server"}
+    # The agent named the server end from the socket bound where the query went.
+    record = next(r for r in run.records.values() if r["src_ip"] == run.pod_ips["probe"])
+    assert (record["process"], record["peer_process"]) == ("probe", "dns-server"), record
 
 
 def test_connection_shorter_than_a_poll_is_seen_through_conntrack(run: Run) -> None:
