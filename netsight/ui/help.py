@@ -13,8 +13,6 @@ from collections.abc import Iterable
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QMenu, QTextBrowser, QVBoxLayout, QWidget
 
-import netsight
-
 logger = logging.getLogger(__name__)
 
 # Keys the graph view itself understands (no menu item carries them).
@@ -76,12 +74,24 @@ class ShortcutsDialog(QDialog):
         self.resize(520, 560)
 
 
+def netsight_version() -> str:
+    """The installed NetSight's version (the package metadata, as pip knows it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("netsight")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        import netsight
+
+        return str(getattr(netsight, "__version__", "unknown"))
+
+
 def about_html() -> str:
     from PySide6 import __version__ as pyside_version
     from PySide6.QtCore import qVersion
 
     return (
-        f"<h3>NetSight {html.escape(netsight.__version__)}</h3>"
+        f"<h3>NetSight {html.escape(netsight_version())}</h3>"
         "<p>Who talks to whom in a Kubernetes cluster, named as people think of it: "
         "pods, workloads, services, applications and namespaces.</p>"
         f"<p style='color:#666'>Qt {html.escape(qVersion())}, "

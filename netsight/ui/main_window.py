@@ -72,6 +72,8 @@ REFRESH_COALESCE_MS = 1500
 CLOSING_POLL_MS = 100
 ALL_NAMESPACES = "All namespaces"
 LOADING_CONTEXTS = "Reading kubeconfig…"
+# The worker job that imports pyqtgraph before the GUI thread builds the canvas.
+WARM_UP_VIEW = "warm-up-view"
 TAB_TOPOLOGY, TAB_CONNECTIONS, TAB_LOOKUP = 0, 1, 2
 
 
@@ -254,7 +256,7 @@ class MainWindow(QMainWindow):
             ]
         )
         file_menu.addSeparator()
-        file_menu.addAction(action("Quit", self.close, QKeySequence.StandardKey.Quit))
+        file_menu.addAction(action("Quit", self.close, "Ctrl+Q"))
 
         edit = self.menuBar().addMenu("&Edit")
         self.copy_action = action("Copy", self.copy_selection, QKeySequence.StandardKey.Copy)
@@ -577,6 +579,10 @@ class MainWindow(QMainWindow):
         )
 
     def _on_outcome(self, outcome: Outcome) -> None:
+        if outcome.channel == WARM_UP_VIEW:
+            # pyqtgraph is loaded (or failed to, which building it will tell).
+            self._build_deferred()
+            return
         if outcome.channel != "details":
             return
         if outcome.error is not None:
@@ -755,12 +761,12 @@ class MainWindow(QMainWindow):
             # NB: a zero timer started earlier would run before the first paint.
             self.removeEventFilter(self)
             self.first_painted.emit()
-            QTimer.singleShot(0, self._build_deferred)
+            self.runner.submit(WARM_UP_VIEW, _import_view)
+            self.runner.submit("warm-up", _warm_up)
         return False
 
     def _build_deferred(self) -> None:
-        if self.isVisible():
-            self.topology.ensure_view()
+        self.topology.ensure_view()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_settings()
@@ -770,3 +776,19 @@ class MainWindow(QMainWindow):
         except (RuntimeError, TypeError):
             pass
         super().closeEvent(event)
+
+
+def _import_view() -> None:
+    """Import pyqtgraph (a third of a second) on a worker, not the GUI thread.
+
+    NB: importing pyqtgraph creates no QObject; the canvas itself is built on
+    the GUI thread once this is done."""
+    import netsight.ui.topology_view  # noqa: F401
+
+
+def _warm_up() -> None:
+    """Import, on a worker, what the first graph and database need, so that the
+    GUI thread later finds these modules loaded instead of loading them itself."""
+    import netsight.topology.graph  # noqa: F401 - networkx
+    import netsight.topology.layout  # noqa: F401 - scipy
+    import netsight.ui.store_source  # noqa: F401 - the store and pyarrow

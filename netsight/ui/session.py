@@ -76,7 +76,6 @@ class LiveSession(QObject):
         # workers (owner chains, releases) under this lock.
         self._facts_lock = threading.Lock()
         self._history: Any = None
-        self._releases: list[Any] = []
         self._stop = threading.Event()
         # Set after a deploy or removal: read the collector's state on the next tick.
         self._check_collector = threading.Event()
@@ -163,7 +162,9 @@ class LiveSession(QObject):
     def release(self, namespace: str | None, name: str) -> Any | None:
         """The live revision of Helm release `name` (in `namespace` when there is one)."""
         with self._facts_lock:
-            releases = [r for r in self._releases if r.name == name]
+            if self._history is None:
+                return None
+            releases = [r for r in self._history.releases() if r.name == name]
         for candidate in releases:
             if candidate.namespace == namespace:
                 return candidate
@@ -225,8 +226,6 @@ class LiveSession(QObject):
                         pending_events += _drain(inventory, history, self._stop)
                     if pending_events and now >= next_write:
                         self._write_ownership(history)
-                        with self._facts_lock:
-                            self._releases = list(history.releases())
                         pending_events, next_write = 0, now + OWNERSHIP_WRITE_S
                         self.data_changed.emit()
                         self.vocabulary_changed.emit(self._vocabulary())

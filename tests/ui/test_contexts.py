@@ -14,12 +14,13 @@ from netsight.sim.server import SimServer
 from netsight.ui.app import build_window
 from netsight.ui.deploy_dialog import DeployDialog
 
-# The GUI thread may pause this long at most while the API answers slowly.
-# NB: measured stalls of 150-290 ms come from worker threads holding the GIL
-# inside DuckDB's query preparation, and from a new context's database
-# schema being created on the GUI thread (LiveSession opens its store);
-# 0.2 s fails on a loaded 2-core machine about one run in three.
-MAX_GAP_S = 0.35
+# The GUI thread may pause this long at most (beyond what the machine itself
+# paused) while the API answers slowly. Measured on a loaded 2-core machine
+# once start-up is over: 20-55 ms (model resets, graph drawing, the GIL
+# shared with the session and query threads). Stalls of the whole machine
+# (other programs' load: 1-2 s were seen) are measured by a control process
+# and not held against the GUI.
+MAX_GAP_S = 0.2
 SLOW_RESPONSE_S = 0.6
 
 
@@ -67,6 +68,53 @@ def slow_sim(tmp_path):
             proc.wait()
         assert proc.stdout is not None
         proc.stdout.close()
+
+
+# Ticks every 10 ms in its own process (no GIL shared with the GUI) until its
+# stdin closes, then prints its tick times: when it paused, the machine did.
+CONTROL_TICKER = """
+import select, sys, time
+ticks = []
+while True:
+    ready, _, _ = select.select([sys.stdin], [], [], 0.01)
+    ticks.append(time.monotonic())
+    if ready:
+        break
+print(" ".join(f"{t:.6f}" for t in ticks))
+"""
+
+
+@pytest.fixture
+def control_ticks():
+    """Tick times of a process beside the test; read them after the test's own ticks."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CONTROL_TICKER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    collected: list[float] = []
+
+    def finish() -> list[float]:
+        if not collected:
+            out, _ = proc.communicate("", timeout=10)
+            collected.extend(float(t) for t in out.split())
+        return collected
+
+    try:
+        yield finish
+    finally:
+        if proc.poll() is None:
+            finish()
+
+
+def own_stall(start: float, end: float, control: list[float]) -> float:
+    """How much of the pause [start, end] was not a pause of the whole machine."""
+    machine = 0.0
+    for a, b in zip(control, control[1:], strict=False):
+        overlap = min(b, end) - max(a, start)
+        machine = max(machine, overlap)
+    return (end - start) - machine
 
 
 @pytest.fixture
@@ -160,13 +208,20 @@ def test_a_broken_context_is_listed_with_its_error_and_hides_no_other(
         win.close()
 
 
-def test_the_gui_keeps_turning_while_the_api_answers_slowly(qtbot, slow_sim, data_home):
+def test_the_gui_keeps_turning_while_the_api_answers_slowly(
+    qtbot, slow_sim, data_home, control_ticks
+):
     win = open_window(qtbot, slow_sim)
     ticks: list[float] = []
     timer = QTimer()
     timer.setInterval(20)
     timer.timeout.connect(lambda: ticks.append(time.monotonic()))
     try:
+        # Start-up (the canvas, a first database) is done before timing: its
+        # imports are start-up cost (bench/bench_startup.py), not the API's.
+        qtbot.waitUntil(
+            lambda: win.topology.view_built and win.session.source is not None, timeout=15_000
+        )
         timer.start()
         qtbot.wait(300)
 
@@ -189,9 +244,14 @@ def test_the_gui_keeps_turning_while_the_api_answers_slowly(qtbot, slow_sim, dat
         qtbot.wait(200)
         timer.stop()
 
-        gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
-        assert len(ticks) > 50
-        assert max(gaps) < MAX_GAP_S, f"the GUI thread stalled for {max(gaps):.3f} s"
+        control = control_ticks()
+        assert len(ticks) > 50 and len(control) > 50
+        stalls = [own_stall(a, b, control) for a, b in zip(ticks, ticks[1:], strict=False)]
+        worst = max(range(len(stalls)), key=stalls.__getitem__)
+        assert stalls[worst] < MAX_GAP_S, (
+            f"the GUI thread stalled for {stalls[worst]:.3f} s more than the machine "
+            f"(a gap of {ticks[worst + 1] - ticks[worst]:.3f} s)"
+        )
     finally:
         timer.stop()
         win.close()

@@ -2,7 +2,8 @@
 
 import threading
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QGuiApplication
 
 from netsight.ui.deploy_dialog import DeployDialog
 
@@ -75,6 +76,25 @@ def test_deploying_from_the_demo_fills_every_view_live(qtbot, window):
     assert helm["Status"] == "deployed" and helm["Chart"].startswith("shop")
     assert shown.owner_chain[0] == f"Deployment {label}"
     assert shown.owner_chain[-1].startswith("Helm release shop")
+
+    # Ctrl+C on the map copies the selected node's name.
+    QGuiApplication.clipboard().clear()
+    assert window.copy_action.isEnabled()
+    window.copy_action.trigger()
+    assert QGuiApplication.clipboard().text() == label
+
+    # A peer's link selects that peer in the topology (by namespace and name).
+    peers = shown.outgoing or shown.incoming
+    assert peers
+    peer = peers[0]
+    direction = "out" if shown.outgoing else "in"
+    window.details.anchorClicked.emit(QUrl(f"peer:{direction}:0"))
+    selected = view.selected_id()
+    assert selected is not None
+    attrs = view.scene_data.attrs[view.scene_data.index[selected]]
+    assert attrs["name"] == peer.name
+    assert (attrs.get("namespace") or None) == peer.namespace
+    assert peer.label.endswith(peer.name)
 
     # Typing a namespace filter narrows every row to it.
     namespace = view.scene_data.attrs[index].get("namespace")

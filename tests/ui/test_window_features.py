@@ -89,6 +89,21 @@ def test_groups_kind_node_and_custom_time_filter_the_live_demo(qtbot, window):
         timeout=20_000,
     )
     assert not window.topology.empty.isVisible()
+
+    # The group's details list the pods that reached its addresses.
+    view.select("External/public", emit=True)
+    qtbot.waitUntil(
+        lambda: (
+            window.details.details is not None
+            and window.details.details.kind == "External"
+            and window.details.details.note == ""
+        ),
+        timeout=10_000,
+    )
+    group_details = window.details.details
+    assert group_details.incoming, "no connections listed for the Internet group"
+    assert all(p.kind == "Pod" for p in group_details.incoming)
+
     view.fit()
     qtbot.wait(50)
     double_click_node(qtbot, view, "External/public")
@@ -101,6 +116,26 @@ def test_groups_kind_node_and_custom_time_filter_the_live_demo(qtbot, window):
     address = next(n for n in view.scene_data.ids if str(n).startswith("External/public/"))
     assert window.topology.drill_down(address)
     qtbot.waitUntil(lambda: "External/public" in view.scene_data.index, timeout=10_000)
+
+    # At a coarse level, opening the group shows pods with its addresses drawn.
+    window.level_box.setCurrentIndex(window.level_box.findData("workload"))
+    qtbot.waitUntil(
+        lambda: (
+            window.topology.result.level == "workload"
+            and "External/public" in view.scene_data.index
+        ),
+        timeout=10_000,
+    )
+    assert window.topology.drill_down("External/public")
+    assert window.level == "pod"
+    qtbot.waitUntil(
+        lambda: (
+            window.topology.result.level == "pod"
+            and any(str(n).startswith("External/public/") for n in view.scene_data.ids)
+        ),
+        timeout=10_000,
+    )
+    window.topology.toggle_group("public")
 
     # kind: keeps rows with an end of that kind (the store's Filter.kinds).
     window.level_box.setCurrentIndex(window.level_box.findData("workload"))
