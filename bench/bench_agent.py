@@ -6,7 +6,11 @@ stay under the per-process open-file limit), runs the real agent file at its
 default poll interval against it, and reads the agent's CPU time and memory
 from /proc. Needs root; everything is removed at the end.
 
-    sudo .venv/bin/python bench/bench_agent.py [--duration 60] [--connections 10000]
+    sudo .venv/bin/python bench/bench_agent.py [--duration 60] [--connections 10000] [--busy]
+
+The sockets are idle unless ``--busy``: the agent then leaves them unread
+most polls (their namespace's TCP counters do not move), which is the
+common case on a node but not the worst; ``--busy`` is the worst case.
 
 The buffer is measured full too: a second agent run re-emits every connection
 each poll until its buffer is full and its peak RSS is read (a long-running
@@ -51,7 +55,7 @@ time.sleep(3600)
 """
 CLIENT = r"""
 import resource, socket, sys, time
-port, count = int(sys.argv[1]), int(sys.argv[2])
+port, count, busy = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "busy"
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 held = []
@@ -60,6 +64,9 @@ for _ in range(count):
     conn.send(b"y" * 10)
     held.append(conn)
 print("connected", flush=True)
+while busy:  # a byte twice a second: the namespace is never quiet
+    held[0].send(b"z")
+    time.sleep(0.5)
 time.sleep(3600)
 """
 
@@ -203,6 +210,11 @@ def main() -> int:
         "--baseline", type=Path, help="another agent file, measured side by side with it"
     )
     parser.add_argument("--profile", type=int, metavar="POLLS", help="profile POLLS polls")
+    parser.add_argument(
+        "--busy",
+        action="store_true",
+        help="a byte every 0.5 s on one connection, so the agent reads every socket every poll",
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("bench_agent: needs root (network namespaces); nothing measured.")
@@ -219,14 +231,15 @@ def main() -> int:
         processes.append(server)
         assert server.stdout is not None
         port = server.stdout.readline().strip()
-        client = subprocess.Popen([*inside, CLIENT, port, str(args.connections)],
+        traffic = "busy" if args.busy else "quiet"
+        client = subprocess.Popen([*inside, CLIENT, port, str(args.connections), traffic],
                                   stdout=subprocess.PIPE, text=True)  # fmt: skip
         processes.append(client)
         assert client.stdout is not None
         client.stdout.readline()
         server.stdout.readline()
-        print(f"namespace {ns}: {2 * args.connections + 1:,} TCP sockets held; "
-              f"agent {args.agent_file}")  # fmt: skip
+        print(f"namespace {ns}: {2 * args.connections + 1:,} TCP sockets held "
+              f"({traffic}); agent {args.agent_file}")  # fmt: skip
         if args.profile:
             profile(args.agent_file, ns, args.profile, args.connections)
         else:
