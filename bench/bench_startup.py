@@ -1,8 +1,11 @@
 """Start-up time: process start to the first window shown, for `netsight` and `netsight --demo`.
 
 Target (DESIGN.md): start to first window < 1.5 s. Each run is a fresh
-process (imports included) on the offscreen platform; the app prints the
-moment its window is shown when NETSIGHT_STARTUP_PROBE is set, then quits.
+process (imports included) on the offscreen platform; with
+NETSIGHT_STARTUP_PROBE set the app prints the moment its window has drawn
+its first frame ("shown") and the moment it is usable ("ready": graph canvas
+built, contexts read, the first context's database open), then quits. The
+target is for "shown"; "ready" is reported beside it.
 The plain app runs with an empty kubeconfig (no cluster to reach), the demo
 with its built-in simulated cluster. Settings and databases go to a
 temporary folder, never the user's.
@@ -22,10 +25,11 @@ import time
 from pathlib import Path
 
 TARGET_S = 1.5
+PROBES = ("shown", "ready")
 NETSIGHT = Path(sys.executable).with_name("netsight")
 
 
-def one_run(args: list[str], workdir: Path) -> float:
+def one_run(args: list[str], workdir: Path) -> tuple[float, float]:
     env = dict(
         os.environ,
         QT_QPA_PLATFORM="offscreen",
@@ -38,10 +42,11 @@ def one_run(args: list[str], workdir: Path) -> float:
     done = subprocess.run(
         [str(NETSIGHT), *args], env=env, capture_output=True, text=True, timeout=60, check=False
     )
-    shown = [line for line in done.stdout.splitlines() if line.startswith("shown ")]
-    if not shown:
-        raise SystemExit(f"netsight {' '.join(args)} showed no window:\n{done.stderr[-2000:]}")
-    return float(shown[0].split()[1]) - started
+    words = [line.split() for line in done.stdout.splitlines()]
+    moments = {w[0]: w[1] for w in words if len(w) == 2 and w[0] in PROBES}
+    if set(moments) != set(PROBES):
+        raise SystemExit(f"netsight {' '.join(args)} never got ready:\n{done.stderr[-2000:]}")
+    return float(moments["shown"]) - started, float(moments["ready"]) - started
 
 
 def main() -> None:
@@ -53,13 +58,16 @@ def main() -> None:
         (workdir / "empty-kubeconfig").write_text("apiVersion: v1\nkind: Config\n")
         for label, args in (("netsight", []), ("netsight --demo", ["--demo"])):
             one_run(args, workdir)  # warm the file cache; not counted
-            times = [one_run(args, workdir) for _ in range(options.runs)]
-            median = statistics.median(times)
+            runs = [one_run(args, workdir) for _ in range(options.runs)]
+            shown = [s for s, _ in runs]
+            ready = [r for _, r in runs]
+            median = statistics.median(shown)
             verdict = "meets" if median < TARGET_S else "MISSES"
             print(
                 f"{label:<16} start to first window: median {median:.2f} s "
-                f"(min {min(times):.2f}, max {max(times):.2f}, {options.runs} runs); "
-                f"target < {TARGET_S} s: {verdict}"
+                f"(min {min(shown):.2f}, max {max(shown):.2f}, {options.runs} runs); "
+                f"target < {TARGET_S} s: {verdict}; ready: median "
+                f"{statistics.median(ready):.2f} s (max {max(ready):.2f})"
             )
 
 

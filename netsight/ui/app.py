@@ -35,7 +35,8 @@ qt_logger = logging.getLogger("qt")
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 # Set (to anything) by bench/bench_startup.py: print "shown <epoch seconds>" once the
-# window has drawn its first frame and quit, so start-up can be timed from outside.
+# window has drawn its first frame, "ready <epoch seconds>" once it can be used, and
+# quit, so start-up can be timed from outside.
 STARTUP_PROBE_ENV = "NETSIGHT_STARTUP_PROBE"
 ICON_NAMES = ("netsight.svg", "netsight.png")
 
@@ -113,7 +114,7 @@ def run_app(argv: Sequence[str]) -> int:
     try:
         window = _empty_window(args.demo)
         if os.environ.get(STARTUP_PROBE_ENV):
-            window.first_painted.connect(lambda: _report_shown(app))
+            _probe_startup(window, app)
         window.show()
         _start_in_background(window, args, workdir, started)
         if args.screenshot:
@@ -214,11 +215,28 @@ def build_window(
     return window
 
 
-def _report_shown(app: QApplication) -> None:
+def _probe_startup(window: MainWindow, app: QApplication) -> None:
+    """Print "shown T" at the first frame and "ready T" once the window is usable
+    (canvas built, contexts read, the first context's database open), then quit."""
     import time
 
-    print(f"shown {time.time():.6f}", flush=True)
-    app.quit()
+    window.first_painted.connect(lambda: print(f"shown {time.time():.6f}", flush=True))
+    timer = QTimer(window)
+    timer.setInterval(10)
+
+    def check() -> None:
+        session = window.session
+        if (
+            window.topology.view_built
+            and window.contexts_loaded
+            and (session is None or session.source is not None)
+        ):
+            timer.stop()
+            print(f"ready {time.time():.6f}", flush=True)
+            app.quit()
+
+    timer.timeout.connect(check)
+    timer.start()
 
 
 def _auto_deploy(window: MainWindow) -> None:

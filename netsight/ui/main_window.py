@@ -172,6 +172,7 @@ class MainWindow(QMainWindow):
         self._restore_settings()
         self._shown_once = False
         self.shortcuts_dialog: QWidget | None = None
+        self.contexts_loaded = False
         if contexts is None:
             self.context_box.addItem(LOADING_CONTEXTS, None)
         else:
@@ -328,6 +329,7 @@ class MainWindow(QMainWindow):
 
     def set_contexts(self, contexts: Sequence[ContextEntry], initial: str | None = None) -> None:
         """Fill the picker (current first, broken ones disabled with their error) and open one."""
+        self.contexts_loaded = True
         self.context_box.clear()
         if not contexts:
             self.context_box.addItem("No contexts", None)

@@ -38,6 +38,26 @@ def test_model_passes_the_model_tester_through_reset_and_append(qtmodeltester):
     model.append_page(page(30, 20), has_more=False)
     qtmodeltester.check(model)
     assert model.rowCount() == 50
+    model.clear()
+    qtmodeltester.check(model)
+    assert model.rowCount() == 0 and not model.canFetchMore(QModelIndex())
+
+
+def test_ownership_history_model_passes_the_model_tester(qtmodeltester):
+    from netsight.ui.lookup_tab import HISTORY_COLUMNS, OwnershipHistoryModel
+    from netsight.ui.queries import OwnerSpan
+
+    model = OwnershipHistoryModel()
+    qtmodeltester.check(model)
+    spans = (
+        OwnerSpan("report-1", "Pod", "ops", "CronJob/report", None, "worker-1", 1.7e9, 1.7e9 + 60),
+        OwnerSpan("web-0", "Pod", "shop", "StatefulSet/web", "shop", "worker-2", 1.7e9 + 60, None),
+    )
+    model.set_spans(spans)
+    qtmodeltester.check(model)
+    assert model.rowCount() == 2 and model.columnCount() == len(HISTORY_COLUMNS)
+    assert model.index(1, 0).data() == "web-0"
+    assert model.index(1, HISTORY_COLUMNS.index("Until")).data() == "now"
 
 
 def test_cells_show_names_units_and_times_while_raw_values_stay_available():
