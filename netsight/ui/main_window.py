@@ -234,18 +234,11 @@ class MainWindow(QMainWindow):
         bar.addWidget(self.search)
 
     def _build_menus(self) -> None:
-        def action(text: str, slot: Any, *keys: QKeySequence.StandardKey | str) -> QAction:
+        # NB: keys are spelled out rather than taken from QKeySequence.StandardKey,
+        # whose lists hold keys few keyboards have (F16, Copy) that Help would list.
+        def action(text: str, slot: Any, *keys: str) -> QAction:
             item = QAction(text, self)
-            sequences: list[QKeySequence] = []
-            for key in keys:
-                for sequence in (
-                    QKeySequence.keyBindings(key)
-                    if isinstance(key, QKeySequence.StandardKey)
-                    else [QKeySequence(key)]
-                ):
-                    if sequence not in sequences:
-                        sequences.append(sequence)
-            item.setShortcuts(sequences)
+            item.setShortcuts([QKeySequence(key) for key in keys])
             item.triggered.connect(lambda _=False: slot())
             return item
 
@@ -260,7 +253,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(action("Quit", self.close, "Ctrl+Q"))
 
         edit = self.menuBar().addMenu("&Edit")
-        self.copy_action = action("Copy", self.copy_selection, QKeySequence.StandardKey.Copy)
+        self.copy_action = action("Copy", self.copy_selection, "Ctrl+C")
         self.copy_action.setToolTip("Copy the selected cells, or the selected node's name")
         edit.addAction(self.copy_action)
         edit.addAction(action("Search…", self.focus_search, "Ctrl+K"))
@@ -293,12 +286,10 @@ class MainWindow(QMainWindow):
                 action(
                     "Zoom in",
                     partial(self.topology.zoom, 1),
-                    QKeySequence.StandardKey.ZoomIn,
+                    "Ctrl++",
                     "Ctrl+=",
                 ),
-                action(
-                    "Zoom out", partial(self.topology.zoom, -1), QKeySequence.StandardKey.ZoomOut
-                ),
+                action("Zoom out", partial(self.topology.zoom, -1), "Ctrl+-"),
             ]
         )
 
