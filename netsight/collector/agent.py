@@ -408,11 +408,16 @@ def netlink_dump(
             if mtype == NLMSG_DONE:
                 return
             if mtype == NLMSG_ERROR:
-                code = struct.unpack_from("=i", data, start)[0]
-                if code:
-                    raise NetlinkError(-code, os.strerror(-code))
+                raise_for_error(data, start)
                 continue
             yield mtype, data, start, end
+
+
+def raise_for_error(data: bytes, start: int) -> None:
+    """Raise the error an NLMSG_ERROR message at start carries (none: an acknowledgement)."""
+    code = struct.unpack_from("=i", data, start)[0]
+    if code:
+        raise NetlinkError(-code, os.strerror(-code))
 
 
 def iter_messages(data: bytes) -> Iterator[tuple[int, int, int]]:
@@ -572,9 +577,7 @@ def scan_sock_diag(
                 if mtype == NLMSG_DONE:
                     return
                 if mtype == NLMSG_ERROR:
-                    code = struct.unpack_from("=i", data, start)[0]
-                    if code:
-                        raise NetlinkError(-code, os.strerror(-code))
+                    raise_for_error(data, start)
                 continue
             info = 0
             if ext:

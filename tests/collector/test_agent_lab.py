@@ -178,23 +178,7 @@ def test_udp_exchange_names_the_server_process_bound_where_it_went(
     assert agent.stop() == 0
 
 
-def test_connection_shorter_than_a_poll_is_seen_through_conntrack(lab: NetLab, start_agent) -> None:
-    agent = start_agent("--host-netns", lab.node_netns_path, "--poll-interval", "60")
-    agent.wait_until(lambda: agent.status()["polls"] >= 1)
-
-    client, port = lab.client("client", "tcp", cluster_ip(lab), 80, "quick-client", REQUEST,
-                              RESPONSE, 0)  # fmt: skip
-    mine = from_client(lab, "client", port)
-    client.wait()
-
-    record = agent.wait_for(mine, timeout=5)
-    assert (record["observer"], record["source"]) == ("conntrack", "conntrack")
-    assert (record["nat_dst_ip"], record["nat_dst_port"]) == (lab.pod_ips["backend"], 8080)
-    assert agent.status()["polls"] == 1  # no socket poll ran in between
-    assert agent.stop() == 0
-
-
-def test_connection_shorter_than_a_poll_gets_its_bytes_once_it_ends(
+def test_connection_shorter_than_a_poll_is_seen_through_conntrack_with_its_bytes(
     lab: NetLab, start_agent
 ) -> None:
     # Its own pod: after the client exits, only its TIME_WAIT socket is left
@@ -211,6 +195,7 @@ def test_connection_shorter_than_a_poll_gets_its_bytes_once_it_ends(
                             timeout=5)  # fmt: skip
     assert agent.status()["polls"] == 1  # it came with the conntrack events, not a poll
     assert (record["observer"], record["source"]) == ("conntrack", "conntrack")
+    assert (record["nat_dst_ip"], record["nat_dst_port"]) == (lab.pod_ips["backend"], 8080)
     assert record["state"] in ("TIME_WAIT", "CLOSE"), record
     # IP-level: the payload plus 20-60 bytes of headers per packet.
     assert REQUEST + 20 * 3 <= record["bytes_sent"] <= REQUEST + 60 * 12, record
