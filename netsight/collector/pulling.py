@@ -10,8 +10,6 @@ missing instead of a quiet hole.
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 import json
 import logging
 import math
@@ -20,6 +18,7 @@ from typing import Any
 
 from netsight.collector import manifests
 from netsight.collector.deploy import AgentPod, CollectorDeployer
+from netsight.identity.ranges import normalize_ip
 from netsight.kube import rawapi
 from netsight.kube.errors import KubeError
 from netsight.store.database import Cursor
@@ -31,6 +30,9 @@ logger = logging.getLogger(__name__)
 PAGE_SIZE = 5000
 # A pull stops after this many pages per agent so one node cannot starve the rest.
 MAX_PAGES_PER_PULL = 40
+# Records stored in one append (and one transaction with the cursor); a kill -9
+# loses at most this many, and the agent still holds them for the next pull.
+APPEND_BATCH_RECORDS = 250_000
 # How many reasons for skipped records a pull keeps per node, to show the user.
 MAX_SKIP_REASONS = 3
 
@@ -102,46 +104,73 @@ class AgentPuller:
         saved = self._store.cursor(pod.node)
         generation = saved.generation if saved is not None else None
         after = saved.last_seq if saved is not None else 0
-        for _ in range(MAX_PAGES_PER_PULL):
-            page = self._fetch(pod, after)
-            if page["generation"] != generation:
-                if generation is not None:
-                    logger.info(
-                        "Agent on %s restarted (generation %s -> %s); reading it from its start.",
+        # Pages are stored together: DuckDB appends a few row groups at once
+        # three times faster than one 5,000-record page at a time.
+        batch: list[dict[str, Any]] = []
+        stored_to = after
+        try:
+            for _ in range(MAX_PAGES_PER_PULL):
+                page = self._fetch(pod, after)
+                if page["generation"] != generation:
+                    if generation is not None:
+                        logger.info(
+                            "Agent on %s restarted (generation %s -> %s); reading it from its "
+                            "start.",
+                            pod.node,
+                            generation,
+                            page["generation"],
+                        )
+                    self._store_batch(pod.node, generation, batch, after, stored_to, result)
+                    batch, generation = [], page["generation"]
+                    if after != 0:
+                        after = stored_to = 0
+                        continue
+                records = self._usable_records(pod.node, page["records"], after, result)
+
+                # Anything between our cursor and the agent's oldest record is gone.
+                oldest = page.get("oldest_seq")
+                if type(oldest) is int and after + 1 < oldest <= _INT_FIELDS["seq"][1]:
+                    lost = oldest - 1 - after
+                    self._store.record_gap(pod.node, generation, after + 1, oldest - 1, lost)
+                    result.gaps += 1
+                    result.dropped += lost
+                    logger.warning(
+                        "Agent on %s dropped records %d..%d before they were pulled.",
                         pod.node,
-                        generation,
-                        page["generation"],
+                        after + 1,
+                        oldest - 1,
                     )
-                generation = page["generation"]
-                if after != 0:
-                    after = 0
-                    continue
-            records = self._usable_records(pod.node, page["records"], after, result)
+                    after = oldest - 1
 
-            # Anything between our cursor and the agent's oldest record is gone.
-            oldest = page.get("oldest_seq")
-            if type(oldest) is int and after + 1 < oldest <= _INT_FIELDS["seq"][1]:
-                lost = oldest - 1 - after
-                self._store.record_gap(pod.node, generation, after + 1, oldest - 1, lost)
-                result.gaps += 1
-                result.dropped += lost
-                logger.warning(
-                    "Agent on %s dropped records %d..%d before they were pulled.",
-                    pod.node,
-                    after + 1,
-                    oldest - 1,
-                )
-                after = oldest - 1
+                last_seq = max([after] + [_seq_of(r) for r in page["records"]])
+                batch += records
+                if last_seq <= after:
+                    # Nothing new (or an agent that ignores `after`): asking again would loop.
+                    break
+                after = last_seq
+                if len(batch) >= APPEND_BATCH_RECORDS:
+                    self._store_batch(pod.node, generation, batch, after, stored_to, result)
+                    batch, stored_to = [], after
+                if len(page["records"]) < PAGE_SIZE:
+                    break
+        finally:
+            # What was fetched is kept even when a later page fails.
+            self._store_batch(pod.node, generation, batch, after, stored_to, result)
 
-            last_seq = max([after] + [_seq_of(r) for r in page["records"]])
-            self._store.append_records(records, cursor=Cursor(pod.node, generation, last_seq))
-            result.records += len(records)
-            if last_seq <= after:
-                # Nothing new (or an agent that ignores `after`): asking again would loop.
-                return
-            after = last_seq
-            if len(page["records"]) < PAGE_SIZE:
-                return
+    def _store_batch(
+        self,
+        node: str,
+        generation: str | None,
+        records: list[dict[str, Any]],
+        last_seq: int,
+        stored_to: int,
+        result: PullResult,
+    ) -> None:
+        """Append `records` and move the cursor to `last_seq`, in one transaction."""
+        if generation is None or (not records and last_seq == stored_to):
+            return
+        self._store.append_records(records, cursor=Cursor(node, generation, last_seq))
+        result.records += len(records)
 
     def _fetch(self, pod: AgentPod, after: int) -> dict[str, Any]:
         path = (
@@ -223,7 +252,7 @@ def _record_problem(record: Any) -> str | None:
             return f"{label} has {name} {value!r:.40}, not text"
     for name in _IP_FIELDS:
         value = record.get(name)
-        if value is not None and (not isinstance(value, str) or _normal_ip(value) is None):
+        if value is not None and (not isinstance(value, str) or normalize_ip(value) is None):
             return f"{label} has {name} {value!r:.40}, not an IP address"
     for name in _TIME_FIELDS:
         value = record.get(name)
@@ -236,20 +265,11 @@ def _record_problem(record: Any) -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=65536)
-def _normal_ip(text: str) -> str | None:
-    """`text` in NetSight's normal form for an IP address, None when it is not one."""
-    try:
-        return ipaddress.ip_address(text).compressed
-    except ValueError:
-        return None
-
-
 def _normalised(record: dict[str, Any]) -> dict[str, Any]:
     """`record` (already checked) with its IP addresses in NetSight's normal form."""
     out = dict(record)
     for name in _IP_FIELDS:
         value = out.get(name)
         if value is not None:
-            out[name] = _normal_ip(value)
+            out[name] = normalize_ip(value)
     return out

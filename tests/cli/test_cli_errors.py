@@ -8,20 +8,17 @@ purpose; the database is a real DuckDB file read back afterwards.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import pytest
+from agent_fakes import NODE, PEER_IP, POD_IP, FakeAgent, agent_record, cluster_objects, record_page
 
 from netsight.collector import manifests
 from netsight.kube import rawapi
@@ -30,110 +27,10 @@ from netsight.sim.rbac import RbacRules
 from netsight.sim.server import SimServer
 from netsight.store import open_store
 
-NODE = "worker-1"
-POD_IP = "10.244.1.7"
-PEER_IP = "10.244.1.8"
-
-
-def _objects() -> list[dict[str, Any]]:
-    node = {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {"name": NODE, "uid": "uid-node", "labels": {}},
-        "spec": {"podCIDR": "10.244.1.0/24"},
-        "status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.11"}]},
-    }
-    pods = [
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": name, "namespace": "shop", "uid": f"uid-{name}"},
-            "spec": {"nodeName": NODE},
-            "status": {
-                "phase": "Running",
-                "podIP": ip,
-                "podIPs": [{"ip": ip}],
-                "startTime": "2024-01-01T00:00:00Z",
-            },
-        }
-        for name, ip in (("web", POD_IP), ("db", PEER_IP))
-    ]
-    return [node, *pods]
-
-
-def _record(seq: int, **changes: Any) -> dict[str, Any]:
-    now = time.time()
-    record = {
-        "seq": seq,
-        "conn_id": f"tcp:{POD_IP}:{40000 + seq}>{PEER_IP}:5432",
-        "node": NODE,
-        "generation": "gen-1",
-        "proto": "tcp",
-        "family": 4,
-        "src_ip": POD_IP,
-        "src_port": 40000 + seq,
-        "dst_ip": PEER_IP,
-        "dst_port": 5432,
-        "observer": "client",
-        "source": "sockdiag",
-        "state": "ESTABLISHED",
-        "bytes_sent": 100,
-        "bytes_received": 200,
-        "process": "psql",
-        "pid": 42,
-        "netns": 4026531840,
-        "first_seen": now - 10,
-        "last_seen": now,
-    }
-    record.update(changes)
-    return record
-
-
-class FakeAgent:
-    """Answers /v1/records on 127.0.0.1 with a page built by `page(after)`."""
-
-    def __init__(self, page: Any) -> None:
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (the http.server name)
-                query = parse_qs(urlparse(self.path).query)
-                after = int(query.get("after", ["0"])[0])
-                outer.requests += 1
-                body = page(after)
-                data = body if isinstance(body, bytes) else json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.requests = 0
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
-
-
-def _page(records: list[Any], after: int, **changes: Any) -> dict[str, Any]:
-    """A record page as the agent sends it: everything on the first ask, nothing new after."""
-    page = {"node": NODE, "generation": "gen-1", "oldest_seq": 1, "last_seq": len(records)}
-    page.update(records=[] if after else records, dropped=0)
-    page.update(changes)
-    return page
-
 
 @pytest.fixture
 def sim(tmp_path: Path) -> Iterator[tuple[SimServer, str]]:
-    server = SimServer(_objects(), rbac=RbacRules.parse(["create:daemonsets"])).start()
+    server = SimServer(cluster_objects(), rbac=RbacRules.parse(["create:daemonsets"])).start()
     kubeconfig = str(server.write_kubeconfig(tmp_path / "kubeconfig"))
     yield server, kubeconfig
     server.stop()
@@ -236,18 +133,18 @@ def test_collect_keeps_good_records_and_names_the_malformed_ones(
 ) -> None:
     _, kubeconfig = sim
     records = [
-        _record(1),
-        _record(2, src_ip=None),
-        _record(3, dst_port="eighty"),
-        _record(4, first_seen=1e300),
-        _record(5, bytes_sent=10**30),
-        _record(6, src_ip="not-an-ip"),
+        agent_record(1),
+        agent_record(2, src_ip=None),
+        agent_record(3, dst_port="eighty"),
+        agent_record(4, first_seen=1e300),
+        agent_record(5, bytes_sent=10**30),
+        agent_record(6, src_ip="not-an-ip"),
         "not an object",
         None,
-        {**_record(9), "seq": 10**30},
-        _record(10),
+        {**agent_record(9), "seq": 10**30},
+        agent_record(10),
     ]
-    agent_factory(lambda after: _page(records, after))
+    agent_factory(lambda after: record_page(records, after))
     db = tmp_path / "c.duckdb"
     result = _netsight(
         "collect",
@@ -276,8 +173,8 @@ def test_agent_that_ignores_after_is_not_stored_twice(
     sim: tuple[SimServer, str], agent_factory: Any, tmp_path: Path
 ) -> None:
     _, kubeconfig = sim
-    records = [_record(seq) for seq in range(1, 4)]
-    agent = agent_factory(lambda after: _page(records, 0))
+    records = [agent_record(seq) for seq in range(1, 4)]
+    agent = agent_factory(lambda after: record_page(records, 0))
     db = tmp_path / "c.duckdb"
     result = _netsight(
         "collect",
@@ -300,12 +197,12 @@ def test_agent_that_ignores_after_is_not_stored_twice(
     [
         b"<html>not json</html>",
         {"node": NODE, "generation": "gen-1"},
-        {"records": [_record(1)]},
+        {"records": [agent_record(1)]},
         [1, 2, 3],
     ],
     ids=["not-json", "no-records", "no-generation", "a-list"],
 )
-def test_collect_says_when_no_agent_gave_a_record_page(
+def test_collect_says_when_no_agent_gave_a_recordrecord_page(
     sim: tuple[SimServer, str], agent_factory: Any, tmp_path: Path, answer: Any
 ) -> None:
     _, kubeconfig = sim
@@ -354,8 +251,8 @@ def test_interrupted_collect_keeps_records_and_names_and_removes_the_collector(
     sim: tuple[SimServer, str], agent_factory: Any, tmp_path: Path
 ) -> None:
     _, kubeconfig = sim
-    records = [_record(seq) for seq in range(1, 6)]
-    agent = agent_factory(lambda after: _page(records, after))
+    records = [agent_record(seq) for seq in range(1, 6)]
+    agent = agent_factory(lambda after: record_page(records, after))
     db = tmp_path / "c.duckdb"
     process = subprocess.Popen(
         [sys.executable, "-m", "netsight", "collect", "--kubeconfig", kubeconfig]
