@@ -34,6 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from netsight.collector.pulling import APPEND_BATCH_RECORDS
 from netsight.store import NetRange, Store, open_store
 from netsight.store.database import _conform_records
 from netsight.store.ranges import CLUSTER, POD_CIDR, SERVICE_RANGE
@@ -42,8 +43,8 @@ logger = logging.getLogger(__name__)
 
 APPEND_TARGET_ROWS_S = 1_000_000
 RESOLVE_TARGET_S = 3.0
-# Agents are pulled in batches of this many records.
-BATCH_ROWS = 100_000
+# The puller stores a pull in appends of this many records (at most).
+BATCH_ROWS = APPEND_BATCH_RECORDS
 # Each pod IP is reused by this many pods over the run (Jobs, restarts).
 OWNERS_PER_IP = 4
 T0 = 1_764_835_200.0

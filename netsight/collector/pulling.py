@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 # enough that one answer stays a few MiB through the API server.
 PAGE_SIZE = 5000
 # A pull stops after this many pages per agent so one node cannot starve the rest.
-MAX_PAGES_PER_PULL = 40
+MAX_PAGES_PER_PULL = 50
 # Records stored in one append (and one transaction with the cursor); a kill -9
 # loses at most this many, and the agent still holds them for the next pull.
 APPEND_BATCH_RECORDS = 250_000
