@@ -401,6 +401,11 @@ class Store:
             return self._connection.sql(sql, params=dict(params or {})).to_arrow_table()
 
 
+def records_table(records: Iterable[Mapping[str, Any]] | pa.Table) -> pa.Table:
+    """Agent records as the Arrow table `append_records` stores (a puller can batch these)."""
+    return _conform_records(records)
+
+
 def _conform_records(records: Iterable[Mapping[str, Any]] | pa.Table) -> pa.Table:
     """Shape records as RECORD_SCHEMA (missing optional fields null, extra fields dropped)."""
     try:
