@@ -67,6 +67,11 @@ class Cursor:
 def open_store(path: str | Path, *, read_only: bool = False) -> Store:
     """Open the NetSight database at `path`, creating it (and its directory) unless read_only."""
     path = Path(path)
+    if path.is_dir():
+        raise StoreAccessError(
+            f"{path} is a directory, not a NetSight database file; nothing was opened. "
+            "Give the path of a file (it is created if it does not exist)."
+        )
     if read_only and not path.exists():
         raise StoreAccessError(f"There is no NetSight database at {path}.")
     if not read_only:

@@ -63,7 +63,14 @@ class StoreBugError(StoreError):
 # Substrings of DuckDB messages that identify a problem outside NetSight.
 _LOCK_MARKERS = ("could not set lock", "conflicting lock")
 _NOT_DUCKDB_MARKERS = ("not a valid duckdb database", "not a duckdb database")
-_CORRUPT_MARKERS = ("corrupt", "checksum", "failed to read", "invalid block")
+# A truncated file reads short ("could not read enough bytes"); a damaged one fails checksums.
+_CORRUPT_MARKERS = (
+    "corrupt",
+    "checksum",
+    "failed to read",
+    "invalid block",
+    "could not read enough bytes",
+)
 _NEWER_MARKERS = ("newer version", "we can only read version", "version number")
 _ACCESS_MARKERS = (
     "permission denied",
@@ -73,6 +80,7 @@ _ACCESS_MARKERS = (
     "cannot open file",
     "could not open file",
     "no such file",
+    "is a directory",
 )
 
 
@@ -83,6 +91,8 @@ def classify(error: Exception, action: str) -> StoreError:
     if isinstance(error, OSError):
         if error.errno in (errno.ENOSPC, errno.EDQUOT):
             return StoreAccessError(f"Could not {action}: the disk is full ({text}).")
+        if error.errno == errno.EISDIR:
+            return StoreAccessError(_directory_message(action))
         return StoreAccessError(f"Could not {action}: {text}")
     if any(marker in lowered for marker in _LOCK_MARKERS):
         return StoreLockedError(
@@ -93,8 +103,9 @@ def classify(error: Exception, action: str) -> StoreError:
         return NotAStoreError(f"Could not {action}: the file is not a NetSight database.")
     if any(marker in lowered for marker in _CORRUPT_MARKERS):
         return CorruptStoreError(
-            f"Could not {action}: the file is damaged ({first_line(text)}). "
-            "Restore it from a copy or start a new database."
+            f"Could not {action}: the database file is damaged or incomplete "
+            f"({first_line(text)}). NetSight stops using it; restore it from a copy "
+            "or use a new database file."
         )
     if isinstance(error, duckdb.SerializationException | duckdb.IOException) and any(
         marker in lowered for marker in _NEWER_MARKERS
@@ -103,11 +114,20 @@ def classify(error: Exception, action: str) -> StoreError:
             f"Could not {action}: the file was written by a newer version ({first_line(text)}). "
             "Upgrade NetSight to open it."
         )
+    if "is a directory" in lowered:
+        return StoreAccessError(_directory_message(action))
     if any(marker in lowered for marker in _ACCESS_MARKERS):
         return StoreAccessError(f"Could not {action}: {first_line(text)}")
     if isinstance(error, duckdb.ConversionException | duckdb.InvalidInputException):
         return StoreInputError(f"Could not {action}: {first_line(text)}")
     return StoreBugError(f"Could not {action} (a NetSight bug): {first_line(text)}")
+
+
+def _directory_message(action: str) -> str:
+    return (
+        f"Could not {action}: the path is a directory, not a database file. "
+        "Give the path of a file (it is created if it does not exist)."
+    )
 
 
 def first_line(text: str) -> str:
@@ -124,7 +144,8 @@ def translated(action: str) -> Iterator[None]:
     except (duckdb.Error, OSError) as error:
         converted = classify(error, action)
         if converted.user_fault:
-            logger.warning("Store: %s", converted)
+            # The caller tells the user; a warning here would say it twice.
+            logger.info("Store: %s", converted)
         else:
             logger.exception("Store: %s", converted)
         raise converted from error
