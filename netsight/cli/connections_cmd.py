@@ -43,7 +43,7 @@ def register(subparsers: Any) -> None:
     connections.add_argument("--level", choices=LEVELS, default="pod")
     connections.add_argument("--since", help="ISO time or a span back from now (15m, 2h, 1d)")
     connections.add_argument("--until", help="ISO time or a span back from now")
-    connections.add_argument("--limit", type=int, help="at most this many rows")
+    connections.add_argument("--limit", type=_row_limit, help="at most this many rows")
     connections.add_argument("--json", action="store_true", help="one JSON object per line")
     connections.set_defaults(func=run_connections)
 
@@ -53,6 +53,17 @@ def register(subparsers: Any) -> None:
     lookup.add_argument("--at", help="ISO time or a span back from now (default: now)")
     lookup.add_argument("--port", type=int, help="port, for hostNetwork pods on a node IP")
     lookup.set_defaults(func=run_lookup)
+
+
+def _row_limit(text: str) -> int:
+    """--limit as a count of rows (argparse turns the error into a usage line and exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of rows") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more rows, not {value}")
+    return value
 
 
 def parse_time(text: str | None, now: float | None = None) -> float | None:

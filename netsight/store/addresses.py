@@ -11,6 +11,11 @@ from __future__ import annotations
 import ipaddress
 import logging
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from netsight.identity.ranges import normalize_ip
+
 logger = logging.getLogger(__name__)
 
 # ::ffff:0.0.0.0, where IPv4 addresses live in IPv6 space.
@@ -60,5 +65,26 @@ def cidr_bounds(cidr: str) -> tuple[int, int, int]:
     return lo, hi, prefix
 
 
-def normalise_ip(ip: str) -> str:
-    return ipaddress.ip_address(ip).compressed
+def normalised_ip(ip: str) -> str | None:
+    """The spelling NetSight stores (IPv4-mapped IPv6 as plain IPv4), or None if not an IP."""
+    return normalize_ip(ip) if isinstance(ip, str) else None
+
+
+def normalised_column(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A string column of IPs with IPv6 spellings normalised (IPv4-mapped ones to IPv4).
+
+    Only values with a colon can be IPv6, so an IPv4 column costs one scan;
+    each distinct IPv6 value is normalised once, and values that are not IPs
+    stay as they are.
+    """
+    colon = pc.match_substring(column, ":")
+    if not pc.any(colon).as_py():
+        return column
+    distinct = pc.unique(column.filter(colon))
+    before = distinct.to_pylist()
+    after = [normalize_ip(value) or value for value in before]
+    if after == before:
+        return column
+    positions = pc.index_in(column, value_set=distinct)
+    replaced = pc.take(pa.array(after, type=column.type), positions)
+    return pa.chunked_array([pc.if_else(pc.is_null(positions), column, replaced)])

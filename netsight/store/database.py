@@ -43,6 +43,7 @@ from netsight.store.schema import (
     INTERVAL_SCHEMA,
     MIGRATIONS,
     OWNER_SCHEMA,
+    RECORD_IP_FIELDS,
     RECORD_SCHEMA,
     REQUIRED_RECORD_FIELDS,
     SCHEMA_VERSION,
@@ -426,6 +427,7 @@ def _conform_records(records: Iterable[Mapping[str, Any]] | pa.Table) -> pa.Tabl
             table = pa.Table.from_pylist(list(records), schema=RECORD_SCHEMA)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, AttributeError) as error:
         raise StoreInputError(f"Records do not have the agent record shape: {error}") from None
+    table = _normalised_ips(table, RECORD_IP_FIELDS)
 
     if not any(table.column(name).null_count for name in REQUIRED_RECORD_FIELDS):
         return table
@@ -446,10 +448,25 @@ def _conform_records(records: Iterable[Mapping[str, Any]] | pa.Table) -> pa.Tabl
     return table
 
 
+def _normalised_ips(table: pa.Table, names: Iterable[str]) -> pa.Table:
+    """`table` with the IP columns `names` spelled as stored (see addresses.normalised_ip)."""
+    for name in names:
+        index = table.schema.get_field_index(name)
+        table = table.set_column(
+            index, table.schema.field(index), addresses.normalised_column(table.column(index))
+        )
+    return table
+
+
 def _intervals_table(intervals: Iterable[Interval] | pa.Table) -> pa.Table:
     if isinstance(intervals, pa.Table):
-        return _conform(intervals, INTERVAL_SCHEMA, "Ownership intervals")
-    items = list(intervals)
+        table = _conform(intervals, INTERVAL_SCHEMA, "Ownership intervals")
+    else:
+        table = _interval_arrays(list(intervals))
+    return _normalised_ips(table, ("ip",))
+
+
+def _interval_arrays(items: list[Interval]) -> pa.Table:
     return _arrays(
         INTERVAL_SCHEMA,
         [

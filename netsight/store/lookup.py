@@ -49,10 +49,11 @@ LIMIT 1
 
 
 def _normalised(ip: str) -> str:
-    try:
-        return addresses.normalise_ip(ip)
-    except ValueError:
-        raise StoreInputError(f"{ip!r} is not an IP address.") from None
+    """`ip` as stored (an IPv4-mapped IPv6 address is its IPv4 address)."""
+    normal = addresses.normalised_ip(ip)
+    if normal is None:
+        raise StoreInputError(f"{ip!r} is not an IP address.")
+    return normal
 
 
 def ip_history(connection: duckdb.DuckDBPyConnection, ip: str) -> pa.Table:

@@ -8,6 +8,7 @@ through a million rows without Python touching each one.
 from __future__ import annotations
 
 import logging
+import operator
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -149,12 +150,10 @@ def connections_sql(
     columns = COLUMNS + (BACKEND_COLUMNS if service else ())
     fast, order = _order_clause(order_by, columns)
     paging = ""
-    if limit is not None:
-        paging += "\nLIMIT $limit"
-        params["limit"] = int(limit)
-    if offset is not None:
-        paging += "\nOFFSET $offset"
-        params["offset"] = int(offset)
+    for name, value in (("limit", limit), ("offset", offset)):
+        if value is not None:
+            paging += f"\n{name.upper()} ${name}"
+            params[name] = _row_count(name, value)
 
     names = [
         "sl.kind AS src_kind",
@@ -311,10 +310,25 @@ def _entity_conditions(
     return "".join(f", {flag}" for flag in flags), where
 
 
+def _row_count(name: str, value: object) -> int:
+    """A limit or offset as an int; DuckDB would fail on a negative one mid-query."""
+    try:
+        count = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        count = -1
+    if isinstance(value, bool) or count < 0:
+        raise StoreInputError(
+            f"The {name} must be a whole number of rows, 0 or more, not {value!r}."
+        )
+    return count
+
+
 def _cidr_condition(cidrs: Iterable[str], params: dict[str, Any]) -> str:
     """Client, backend or service address inside one of `cidrs` (IP ids from ns_addr)."""
     terms: list[str] = []
     for index, cidr in enumerate(cidrs):
+        # A single IPv4-mapped address names the IPv4 address NetSight stored.
+        cidr = (addresses.normalised_ip(cidr) or cidr) if "/" not in cidr else cidr
         try:
             lo, hi, _ = addresses.cidr_bounds(cidr)
         except ValueError as error:

@@ -50,6 +50,8 @@ RECORD_SCHEMA = pa.schema(
         ("last_seen", pa.float64()),
     ]
 )
+# Address fields of a record, stored in one spelling (IPv4-mapped IPv6 as plain IPv4).
+RECORD_IP_FIELDS = ("src_ip", "dst_ip", "nat_dst_ip", "nat_src_ip")
 # Fields a record cannot do without: the identity of the connection and its time.
 REQUIRED_RECORD_FIELDS = ("seq", "conn_id", "node", "generation", "proto", "src_ip", "dst_ip")
 
