@@ -10,16 +10,22 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import re
 import sys
 import time
 from datetime import UTC, datetime
 from typing import Any
 
-from netsight.store import LEVELS, StoreError, open_store
+from netsight.identity.ranges import normalize_ip
+from netsight.store import LEVELS, StoreError, StoreInputError, open_store
 
 logger = logging.getLogger(__name__)
 
+MAX_PORT = 65535
+# What the user typed wrong exits 2 (as argparse does); trouble with the file exits 1.
+EXIT_USAGE = 2
+EXIT_FAILED = 1
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _TABLE_COLUMNS = (
@@ -51,7 +57,7 @@ def register(subparsers: Any) -> None:
     lookup.add_argument("ip")
     lookup.add_argument("--db", required=True, help="the NetSight database file")
     lookup.add_argument("--at", help="ISO time or a span back from now (default: now)")
-    lookup.add_argument("--port", type=int, help="port, for hostNetwork pods on a node IP")
+    lookup.add_argument("--port", type=_port, help="port, for hostNetwork pods on a node IP")
     lookup.set_defaults(func=run_lookup)
 
 
@@ -67,21 +73,61 @@ def _row_limit(text: str) -> int:
 
 
 def parse_time(text: str | None, now: float | None = None) -> float | None:
-    """Epoch seconds from an ISO time (naive means local time) or a span like 15m before now."""
+    """Epoch seconds from an ISO time (naive means local time) or a span like 15m before now.
+
+    Raises ValueError with a sentence for text that is neither, or a time
+    too far from now for a date to show it.
+    """
     if text is None:
         return None
     match = _RELATIVE.match(text)
     if match:
-        return (time.time() if now is None else now) - float(match.group(1)) * _UNIT_S[
+        seconds = (time.time() if now is None else now) - float(match.group(1)) * _UNIT_S[
             match.group(2)
         ]
+    else:
+        try:
+            moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"{text!r} is neither an ISO time nor a span like 15m or 2h") from None
+        try:
+            if moment.tzinfo is None:
+                moment = moment.astimezone()
+            seconds = moment.timestamp()
+        except (ValueError, OverflowError, OSError):
+            seconds = math.inf
     try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        datetime.fromtimestamp(seconds, UTC)
+    except (ValueError, OverflowError, OSError):
+        raise ValueError(
+            f"{text!r} is too far in the past or the future to be a time NetSight can use"
+        ) from None
+    return seconds
+
+
+def parse_window(
+    since_text: str | None, until_text: str | None
+) -> tuple[float | None, float | None]:
+    """--since and --until as epoch seconds; ValueError when either is bad or since > until."""
+    now = time.time()
+    since, until = parse_time(since_text, now), parse_time(until_text, now)
+    if since is not None and until is not None and since > until:
+        raise ValueError(
+            f"the time window is empty: --since {since_text} ({iso(since)}) is after "
+            f"--until {until_text} ({iso(until)}); give the earlier time as --since"
+        )
+    return since, until
+
+
+def _port(text: str) -> int:
+    """--port as a TCP/UDP port number (argparse turns the error into exit 2)."""
+    try:
+        value = int(text)
     except ValueError:
-        raise ValueError(f"{text!r} is neither an ISO time nor a span like 15m or 2h") from None
-    if moment.tzinfo is None:
-        moment = moment.astimezone()
-    return moment.timestamp()
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= MAX_PORT:
+        raise argparse.ArgumentTypeError(f"{value} is not a port; ports are 0 to {MAX_PORT}")
+    return value
 
 
 def iso(seconds: float | None) -> str | None:
@@ -92,17 +138,17 @@ def iso(seconds: float | None) -> str | None:
 
 def run_connections(args: argparse.Namespace) -> int:
     try:
-        since, until = parse_time(args.since), parse_time(args.until)
+        since, until = parse_window(args.since, args.until)
     except ValueError as error:
         print(f"netsight connections: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     try:
         with open_store(args.db, read_only=True) as store:
             table = store.connections(args.level, since=since, until=until, limit=args.limit)
             gaps = store.gaps()
     except StoreError as error:
         print(f"netsight connections: {error}", file=sys.stderr)
-        return 1
+        return EXIT_USAGE if isinstance(error, StoreInputError) else EXIT_FAILED
     for note in gap_notes(gaps.to_pylist()):
         print(note, file=sys.stderr)
     rows = [_json_row(row) for row in table.to_pylist()]
@@ -194,16 +240,18 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
 def run_lookup(args: argparse.Namespace) -> int:
     try:
         at = parse_time(args.at)
+        if normalize_ip(args.ip) is None:
+            raise ValueError(f"{args.ip!r} is not an IP address")
     except ValueError as error:
         print(f"netsight lookup: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     try:
         with open_store(args.db, read_only=True) as store:
             identity = store.identity_at(args.ip, at, args.port)
             history = store.ip_history(args.ip).to_pylist()
     except StoreError as error:
         print(f"netsight lookup: {error}", file=sys.stderr)
-        return 1
+        return EXIT_USAGE if isinstance(error, StoreInputError) else EXIT_FAILED
 
     when = iso(at) if at is not None else "now"
     place = f"{identity.namespace}/" if identity.namespace else ""

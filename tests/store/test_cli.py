@@ -117,3 +117,57 @@ def test_connections_say_nothing_of_gaps_when_there_are_none(saved: Path) -> Non
     result = netsight("connections", "--db", str(saved))
 
     assert result.returncode == 0 and "gaps" not in result.stderr
+
+
+# -- argument errors: one sentence, exit 2 (as argparse's own) ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("connections", "--since", "5m", "--until", "1h"), "the time window is empty"),
+        (("connections", "--since", "0001-01-01"), "too far in the past or the future"),
+        (("connections", "--until", "99999999999w"), "too far in the past or the future"),
+        (("connections", "--since", "yesterday"), "neither an ISO time nor a span"),
+        (("lookup", "10.244.1.5", "--port", "70000"), "70000 is not a port"),
+        (("lookup", "10.244.1.5", "--port", "-1"), "-1 is not a port"),
+        (("lookup", "10.244.1.999"), "'10.244.1.999' is not an IP address"),
+        (("lookup", "10.244.1.5", "--at", "0001-01-01"), "too far in the past or the future"),
+    ],
+    ids=[
+        "inverted-window",
+        "year-1",
+        "huge-span",
+        "bad-time",
+        "port-too-big",
+        "negative-port",
+        "bad-ip",
+        "lookup-year-1",
+    ],
+)
+def test_argument_errors_exit_2_with_a_sentence(
+    saved: Path, args: tuple[str, ...], expected: str
+) -> None:
+    result = netsight(*args, "--db", str(saved))
+
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert expected in result.stderr.strip().splitlines()[-1]
+
+
+def test_an_inverted_window_names_both_ends(saved: Path) -> None:
+    result = netsight("connections", "--db", str(saved), "--since", "5m", "--until", "1h")
+
+    assert "--since 5m" in result.stderr and "is after --until 1h" in result.stderr
+    assert "(no connections)" not in result.stdout
+
+
+def test_a_window_of_one_moment_is_not_inverted(saved: Path) -> None:
+    moment = datetime.fromtimestamp(T0 + 250, UTC).isoformat()
+    result = netsight(
+        "connections", "--db", str(saved), "--since", moment, "--until", moment, "--json"
+    )
+
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["src"]["name"], r["dst"]["name"]) for r in rows] == [("cache-0", "api-xyz")]
