@@ -17,6 +17,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from netsight.identity.model import EXTERNAL, UNKNOWN_POD, UNKNOWN_SERVICE
 from netsight.identity.ranges import normalize_ip
 from netsight.store import LEVELS, StoreError, StoreInputError, open_store
 
@@ -254,8 +255,10 @@ def run_lookup(args: argparse.Namespace) -> int:
         return EXIT_USAGE if isinstance(error, StoreInputError) else EXIT_FAILED
 
     when = iso(at) if at is not None else "now"
-    place = f"{identity.namespace}/" if identity.namespace else ""
-    print(f"{identity.ip} at {when}: {identity.kind} {place}{identity.name}")
+    unowned = identity.kind in (UNKNOWN_POD, UNKNOWN_SERVICE, EXTERNAL)
+    # Unowned addresses read as identity says them ("an unknown pod on node w-2").
+    who = identity.describe() if unowned else f"{identity.kind} {identity.describe()}"
+    print(f"{identity.ip} at {when}: {who}")
     for label, value in (
         (
             "workload",
@@ -264,8 +267,8 @@ def run_lookup(args: argparse.Namespace) -> int:
             else None,
         ),
         ("app", identity.app),
-        ("node", identity.node),
-        ("tags", ", ".join(identity.tags) if identity.tags else None),
+        ("node", None if unowned else identity.node),
+        ("tags", None if unowned or not identity.tags else ", ".join(identity.tags)),
     ):
         if value:
             print(f"  {label}: {value}")

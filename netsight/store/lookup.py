@@ -84,11 +84,13 @@ def identity_at(
     matches = connection.execute(_RANGE_SQL, {"num": str(addresses.ip_number(ip))}).fetchall()
     if not matches:
         return Identity(ip=ip, kind=EXTERNAL, name=ip, tags=(PUBLIC_TAG,))
-    kind, node, tag, cidr = matches[0]
+    kind, node, tag, _cidr = matches[0]
+    # Tags name external ranges only: an unknown pod is "on node X" (a pod's old
+    # address is kept as a /32 pod range with its node), not tagged with a CIDR.
     if kind == "pod_cidr":
-        return Identity(ip=ip, kind=UNKNOWN_POD, name=ip, node=node, tags=(cidr,))
+        return Identity(ip=ip, kind=UNKNOWN_POD, name=ip, node=node)
     if kind == "service_range":
-        return Identity(ip=ip, kind=UNKNOWN_SERVICE, name=ip, tags=(cidr,))
+        return Identity(ip=ip, kind=UNKNOWN_SERVICE, name=ip)
     return Identity(ip=ip, kind=EXTERNAL, name=ip, tags=(tag or PUBLIC_TAG,))
 
 

@@ -12,7 +12,9 @@ import pytest
 from store_scenario import REUSED_IP, T0, fill
 
 from netsight.cli.connections_cmd import parse_time
+from netsight.identity.ownership import OwnershipHistory
 from netsight.store import open_store
+from netsight.store.syncing import save_identity
 
 
 def netsight(*args: str) -> subprocess.CompletedProcess[str]:
@@ -171,3 +173,30 @@ def test_a_window_of_one_moment_is_not_inverted(saved: Path) -> None:
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [(r["src"]["name"], r["dst"]["name"]) for r in rows] == [("cache-0", "api-xyz")]
+
+
+def test_lookup_of_a_pods_old_address_says_unknown_pod_on_its_node(tmp_path: Path) -> None:
+    # A CNI whose nodes publish no podCIDR: the pod's old address is all that
+    # places it, saved as a /32 pod range with the pod's node.
+    history = OwnershipHistory()
+    node = {"metadata": {"name": "worker-1", "uid": "n1"}, "spec": {}, "status": {}}
+    pod = {
+        "metadata": {"name": "batch-1", "namespace": "jobs", "uid": "p1"},
+        "spec": {"nodeName": "worker-1"},
+        "status": {"phase": "Running", "podIP": "10.244.1.8", "podIPs": [{"ip": "10.244.1.8"}]},
+    }
+    history.apply("Node", "ADDED", node, T0)
+    history.apply("Pod", "ADDED", pod, T0)
+    history.apply("Pod", "DELETED", pod, T0 + 100)
+    db = tmp_path / "c.duckdb"
+    with open_store(db) as store:
+        save_identity(store, history)
+    later = datetime.fromtimestamp(T0 + 200, UTC).isoformat()
+
+    result = netsight("lookup", "10.244.1.8", "--at", later, "--db", str(db))
+
+    assert result.returncode == 0, result.stderr
+    first, *rest = result.stdout.splitlines()
+    assert first.endswith(": an unknown pod on node worker-1")
+    assert not any("tags" in line or "/32" in line for line in rest)
+    assert any("Pod jobs/batch-1" in line for line in rest)

@@ -217,3 +217,10 @@ def test_nodes_keep_whole_rows_that_a_node_observed(scenario: Store) -> None:
     # Whole rows: the same rows as unfiltered, connections other nodes saw included.
     assert table.to_pylist() == [r for r in everything.to_pylist() if "worker-2" in r["nodes"]]
     assert table.num_rows < everything.num_rows
+
+
+def test_unowned_pod_and_service_addresses_carry_no_cidr_tag(scenario: Store) -> None:
+    unknown_pod = scenario.identity_at("10.244.1.77", T0)
+    assert (unknown_pod.kind, unknown_pod.node, unknown_pod.tags) == ("UnknownPod", "worker-1", ())
+    assert unknown_pod.describe() == "an unknown pod on node worker-1"
+    assert scenario.identity_at("10.96.7.7", T0).tags == ()
