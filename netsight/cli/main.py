@@ -77,30 +77,36 @@ def _configure_logging(verbose: bool, headless: bool) -> None:
         logging.getLogger("urllib3").setLevel(logging.ERROR)
 
 
+def _run_desktop(argv: list[str]) -> int:
+    problem = _no_display_problem()
+    if problem:
+        print(f"netsight: {problem}", file=sys.stderr)
+        return 1
+    from netsight.ui.app import run_app  # Qt only when the desktop is asked for
+
+    return run_app(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
     verbose = any(arg in ("-v", "--verbose") for arg in argv)
-    commands = _subcommand_names(parser)
     first = next((arg for arg in argv if arg not in ("-v", "--verbose")), None)
+    # Options alone (or nothing) are for the desktop app, whose options
+    # (`--screenshot PATH`) argparse here cannot know; it starts without
+    # importing the subcommands (DuckDB, the store) first.
+    if first is None or (first.startswith("-") and first not in ("-h", "--help")):
+        _configure_logging(verbose, headless=False)
+        return _run_desktop([arg for arg in argv if arg not in ("-v", "--verbose")])
+    parser = build_parser()
+    commands = _subcommand_names(parser)
     _configure_logging(verbose, headless=first in commands)
-    # Anything that does not start with a subcommand is for the desktop app,
-    # whose options (`--screenshot PATH`) argparse here cannot know.
-    if first is not None and not first.startswith("-") and first not in commands:
+    if not first.startswith("-") and first not in commands:
         # The desktop takes options only, so a bare word is a mistyped command.
         close = difflib.get_close_matches(first, sorted(commands), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         parser.error(
             f"{first!r} is not a netsight command (choose from {', '.join(sorted(commands))}){hint}"
         )
-    if first not in commands and first not in ("-h", "--help"):
-        problem = _no_display_problem()
-        if problem:
-            print(f"netsight: {problem}", file=sys.stderr)
-            return 1
-        from netsight.ui.app import run_app  # Qt only when the desktop is asked for
-
-        return run_app([arg for arg in argv if arg not in ("-v", "--verbose")])
     args, rest = parser.parse_known_args(argv)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")

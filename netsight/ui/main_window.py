@@ -54,6 +54,7 @@ from netsight.ui.details import Details, DetailsPanel, Peer
 from netsight.ui.empty_state import ACTION_CLEAR_SEARCH, ACTION_DEPLOY
 from netsight.ui.lookup_tab import LookupTab
 from netsight.ui.messages import ErrorBanner, notifier
+from netsight.ui.preload import GRAPH_MODULES, SESSION_MODULES, VIEW_MODULES, preload
 from netsight.ui.queries import LEVEL_TITLES, LEVELS, ConnectionQuery, DataSource, GraphQuery
 from netsight.ui.search import SearchFilter, Vocabulary, complete, parse_search
 from netsight.ui.status import SessionStatus, StatusPanel
@@ -776,12 +777,10 @@ def _import_view() -> None:
 
     NB: importing pyqtgraph creates no QObject; the canvas itself is built on
     the GUI thread once this is done."""
-    import netsight.ui.topology_view  # noqa: F401
+    preload(*VIEW_MODULES)
 
 
 def _warm_up() -> None:
     """Import, on a worker, what the first graph and database need, so that the
     GUI thread later finds these modules loaded instead of loading them itself."""
-    import netsight.topology.graph  # noqa: F401 - networkx
-    import netsight.topology.layout  # noqa: F401 - scipy
-    import netsight.ui.store_source  # noqa: F401 - the store and pyarrow
+    preload(*SESSION_MODULES, *GRAPH_MODULES)

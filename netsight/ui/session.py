@@ -28,6 +28,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from netsight.ui.messages import notifier
+from netsight.ui.preload import SESSION_MODULES, preload
 from netsight.ui.search import Vocabulary
 from netsight.ui.status import (
     API_CONNECTED,
@@ -200,6 +201,7 @@ class LiveSession(QObject):
         return True
 
     def _run(self) -> None:
+        preload(*SESSION_MODULES)
         from netsight.identity.ownership import OwnershipHistory
 
         if not self._open():

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 from netsight.ui.empty_state import EmptyState, empty_message
 from netsight.ui.legend import Legend
 from netsight.ui.messages import notifier
+from netsight.ui.preload import GRAPH_MODULES, SESSION_MODULES, preload
 from netsight.ui.queries import LEVEL_TITLES, DataSource, GraphQuery, GraphResult
 from netsight.ui.workers import Outcome, QueryRunner
 
@@ -204,6 +205,7 @@ class TopologyTab(QWidget):
         cancel = self._cancel = threading.Event()
 
         def run() -> tuple[Crumb, GraphResult, LayoutResult]:
+            preload(*SESSION_MODULES, *GRAPH_MODULES)
             from netsight.topology.layout import ForceLayout
 
             result = source.graph(query)
