@@ -40,9 +40,12 @@ from netsight.store.querying import Filter
 from netsight.store.ranges import WELL_KNOWN, WELL_KNOWN_RANGES, NetRange
 from netsight.store.schema import (
     APPLICATION,
+    FULL_RESOLVE_VERSION_KEY,
     INTERVAL_SCHEMA,
     MIGRATIONS,
+    OLDEST_READABLE_VERSION,
     OWNER_SCHEMA,
+    OWNERSHIP_VERSION_KEY,
     RECORD_IP_FIELDS,
     RECORD_SCHEMA,
     REQUIRED_RECORD_FIELDS,
@@ -110,12 +113,17 @@ def _prepare(connection: duckdb.DuckDBPyConnection, path: Path, read_only: bool)
                 f"({SCHEMA_VERSION}). Upgrade NetSight to open it."
             )
         if version < SCHEMA_VERSION:
-            if read_only:
+            if read_only and version >= OLDEST_READABLE_VERSION:
+                logger.info(
+                    "%s has the older schema version %d; reading it as it is.", path, version
+                )
+            elif read_only:
                 raise NewerFormatError(
                     f"{path} has the older schema version {version}; open it once for writing "
                     "to upgrade it."
                 )
-            _migrate(connection, path, version)
+            else:
+                _migrate(connection, path, version)
     with translated("install the address macros"):
         connection.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         # A library must not draw DuckDB's progress bar over the user's terminal.
@@ -185,13 +193,18 @@ class Store:
         self._lock = threading.RLock()
         self.path = path
         self.read_only = read_only
-        # Bumped on every ownership write, so derived tables know to re-resolve.
+        # Bumped (in the file too) on every ownership write, so the merged
+        # connections know to re-resolve their owners.
         self._ownership_version = 0
         # Bumped when the whole history is replaced: every connection is re-resolved.
         self._full_resolve_version = 0
+        with translated(f"read the ownership version of {path}"):
+            meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
+        self._ownership_version = int(meta.get(OWNERSHIP_VERSION_KEY, 0))
+        self._full_resolve_version = int(meta.get(FULL_RESOLVE_VERSION_KEY, 0))
         # Bumped on every ranges write: unowned ends are named from the ranges.
         self._ranges_version = 0
-        self._derived = merging.Derived()
+        self._derived = merging.Derived(persist=not read_only)
 
     def __enter__(self) -> Store:
         return self
@@ -287,6 +300,7 @@ class Store:
                 ("DELETE FROM owners", None),
                 ("INSERT INTO ownership BY NAME SELECT * FROM _ns_intervals", interval_table),
                 ("INSERT INTO owners BY NAME SELECT * FROM _ns_owners", owner_table),
+                *self._version_steps(full=True),
             )
             self._ownership_version += 1
             self._full_resolve_version += 1
@@ -301,7 +315,6 @@ class Store:
         owner_table = _owners_table(owners)
         with self._lock, translated("update the ownership history"):
             # The next refresh re-resolves only connections at these IPs.
-            self._connection.execute("CREATE TEMP TABLE IF NOT EXISTS ns_touched (ip VARCHAR)")
             self._transaction(
                 ("INSERT INTO ns_touched SELECT DISTINCT ip FROM _ns_intervals", interval_table),
                 (
@@ -313,8 +326,19 @@ class Store:
                 ("INSERT INTO ownership BY NAME SELECT * FROM _ns_intervals", interval_table),
                 ("DELETE FROM owners WHERE uid IN (SELECT uid FROM _ns_owners)", owner_table),
                 ("INSERT INTO owners BY NAME SELECT * FROM _ns_owners", owner_table),
+                *self._version_steps(full=False),
             )
             self._ownership_version += 1
+
+    def _version_steps(self, full: bool) -> list[tuple[str, pa.Table | None]]:
+        """Statements that record an ownership write in `meta` (in the write's transaction)."""
+        versions = [(OWNERSHIP_VERSION_KEY, self._ownership_version + 1)]
+        if full:
+            versions.append((FULL_RESOLVE_VERSION_KEY, self._full_resolve_version + 1))
+        return [
+            (f"INSERT OR REPLACE INTO meta VALUES ('{key}', '{value}')", None)
+            for key, value in versions
+        ]
 
     def replace_ranges(self, source: str, ranges: Iterable[NetRange]) -> None:
         """Replace the ranges of one source (`ranges.CLUSTER` or `ranges.USER`)."""

@@ -2,12 +2,19 @@
 
 Resolving every query from raw records (merge both ends, look owners up,
 aggregate, name) cost minutes at 10M records, so the work is done once and
-kept in TEMP tables of the connection (derived data: never in the file, so
-a read-only open works and a kill -9 cannot leave them stale):
+kept. The merged state (`PERSISTED_TABLES`) lives in the file beside a mark
+(records below that rowid are merged) and the ownership versions its owners
+were resolved at, all committed in one transaction per refresh: a kill -9
+leaves them consistent, and reopening a big file merges only the records
+after the mark. A read-only open uses them as they are when current, else
+works on TEMP copies (which shadow the file's tables by name). The tables
+(in the file, except `ns_own` and the entity tables of `resolution`, which
+are TEMP and rebuilt per open from small inputs):
 
 - `ns_addr`: every IP seen, as a dense INTEGER id (joins on integers, not text).
 - `ns_natmap`: original tuple -> translated destination, from records that know it.
-- `ns_own`: ownership intervals keyed by IP id (and port), owner as INTEGER id,
+- `ns_touched`: IPs whose intervals an ownership write changed since the last refresh.
+- `ns_own` (TEMP): ownership intervals keyed by IP id (and port), owner as INTEGER id,
   an IP's first interval stretched back in time (inventory often starts after
   the connection did).
 - `ns_owner_names`: owner id -> attributes, joined only after aggregation.
@@ -39,22 +46,27 @@ logger = logging.getLogger(__name__)
 
 _CONN_KEY = ("proto", "src_id", "src_port", "b_id", "b_port")
 
-_CREATE = [
-    "CREATE OR REPLACE TEMP TABLE ns_addr (ip VARCHAR, id INTEGER)",
-    """CREATE OR REPLACE TEMP TABLE ns_owner_names (id INTEGER, uid VARCHAR, kind VARCHAR,
-        namespace VARCHAR, name VARCHAR, node VARCHAR, workload_kind VARCHAR,
-        workload_name VARCHAR, app VARCHAR)""",
+# The merged state kept in the file (schema version 2), so reopening a big file
+# merges only the records after the mark. Columns as `CREATE TABLE name (...)`.
+PERSISTED_TABLES = {
+    "ns_addr": "ip VARCHAR, id INTEGER",
+    "ns_owner_names": """id INTEGER, uid VARCHAR, kind VARCHAR, namespace VARCHAR,
+        name VARCHAR, node VARCHAR, workload_kind VARCHAR, workload_name VARCHAR, app VARCHAR""",
     # IPs whose intervals an ownership write changed since the last refresh.
-    "CREATE TEMP TABLE IF NOT EXISTS ns_touched (ip VARCHAR)",
-    """CREATE OR REPLACE TEMP TABLE ns_natmap (proto VARCHAR, src_ip VARCHAR, src_port INTEGER,
-        dst_ip VARCHAR, dst_port INTEGER, map_ip VARCHAR, map_port INTEGER)""",
-    """CREATE OR REPLACE TEMP TABLE ns_conns (
-        proto VARCHAR, src_id INTEGER, src_port INTEGER, b_id INTEGER, b_port INTEGER,
-        svc_id INTEGER, svc_port INTEGER, bytes_sent BIGINT, bytes_received BIGINT,
-        first_seen DOUBLE, last_seen DOUBLE, node_a VARCHAR, node_b VARCHAR,
-        client_process VARCHAR, server_process VARCHAR,
-        src_owner INTEGER, dst_owner INTEGER, svc_owner INTEGER)""",
-]
+    "ns_touched": "ip VARCHAR",
+    "ns_natmap": """proto VARCHAR, src_ip VARCHAR, src_port INTEGER, dst_ip VARCHAR,
+        dst_port INTEGER, map_ip VARCHAR, map_port INTEGER""",
+    "ns_conns": """proto VARCHAR, src_id INTEGER, src_port INTEGER, b_id INTEGER,
+        b_port INTEGER, svc_id INTEGER, svc_port INTEGER, bytes_sent BIGINT,
+        bytes_received BIGINT, first_seen DOUBLE, last_seen DOUBLE, node_a VARCHAR,
+        node_b VARCHAR, client_process VARCHAR, server_process VARCHAR,
+        src_owner INTEGER, dst_owner INTEGER, svc_owner INTEGER""",
+}
+# meta keys: the records merged (rowids below the mark) and the ownership versions
+# (`schema.OWNERSHIP_VERSION`, `schema.FULL_RESOLVE_VERSION`) the owners were resolved at.
+MARK_KEY = "derived_mark"
+RESOLVED_OWNERSHIP_KEY = "derived_ownership_version"
+RESOLVED_FULL_KEY = "derived_full_resolve_version"
 
 # New IPs of a table's columns get the next ids.
 _ADD_ADDRESSES = """
@@ -67,7 +79,7 @@ WHERE NOT EXISTS (SELECT 1 FROM ns_addr a WHERE a.ip = fresh.ip)
 _OWNERS = [
     # Owner ids stay stable across ownership writes (connections keep them):
     # known uids keep theirs, new ones get the next ids.
-    """CREATE OR REPLACE TEMP TABLE ns_owner_names AS
+    """CREATE OR REPLACE {temp}TABLE ns_owner_names AS
     WITH fresh AS (
         SELECT DISTINCT ON (uid) * FROM (
             SELECT uid, kind, namespace, name, node, workload_kind, workload_name, app
@@ -204,7 +216,7 @@ _MERGE = [
     {_RESOLVE_JOINS}""",
 ]
 
-_RESOLVE_ALL = f"""CREATE OR REPLACE TEMP TABLE ns_conns AS
+_RESOLVE_ALL = f"""CREATE OR REPLACE {{temp}}TABLE ns_conns AS
 SELECT {_CONN_COLUMNS}, {_RESOLVE_SELECT}
 FROM ns_conns c
 {_RESOLVE_JOINS}"""
@@ -242,19 +254,37 @@ class Timings:
     merge_s: float = 0.0
     resolve_s: float = 0.0
     entities_s: float = 0.0
+    # Copying the file's merged tables into TEMP ones (a read-only open that is behind).
+    copy_s: float = 0.0
 
 
 class Derived:
-    """The derived tables of one connection, and what they are up to date with."""
+    """The derived tables of one connection, and what they are up to date with.
 
-    def __init__(self) -> None:
-        self._created = False
-        self._watermark = 0
-        self._ownership_version = -1
-        self._ranges_version = -1
-        self._full_resolve_version = -1
-        self._unowned: tuple[object, ...] = ()
+    Writable (`persist`): the merged tables live in the file and every refresh
+    that changes them commits them with the mark and the resolved ownership
+    versions in one transaction, so a kill -9 leaves the file consistent and
+    the next open merges only the records after the mark. Read-only: the
+    file's tables are used as they are when they cover every record and the
+    current ownership; otherwise they are copied into TEMP tables of the same
+    names (which shadow them) and the rest is merged there.
+    """
+
+    def __init__(self, persist: bool) -> None:
+        self._persist = persist
         self.timings = Timings()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget what is in memory: the next refresh starts again from what the file holds."""
+        self._started = False
+        self._temp = False
+        self._mark = 0
+        self._resolved_ownership = -1
+        self._resolved_full = -1
+        self._own_built_for: int | None = None
+        self._ranges_version = -1
+        self._unowned: tuple[object, ...] = ()
 
     def refresh(
         self,
@@ -265,50 +295,113 @@ class Derived:
     ) -> None:
         """Bring ns_conns up to date with the records and the ownership history.
 
-        An ownership write since the last refresh re-resolves the connections
-        at the IPs it touched (listed in `ns_touched`), or all of them when
-        `full_resolve_version` moved (the whole history was replaced).
+        An ownership write since the connections were resolved re-resolves the
+        connections at the IPs it touched (listed in `ns_touched`), or all of
+        them when `full_resolve_version` moved (the whole history was replaced).
         """
         self.timings = Timings()
-        if not self._created:
-            for statement in _CREATE:
-                connection.execute(statement)
-            self._created = True
-        owners_changed = ownership_version != self._ownership_version
-        if owners_changed:
-            started = time.perf_counter()
-            connection.execute(_ADD_ADDRESSES.format(source="SELECT ip FROM ownership"))
-            for statement in _OWNERS:
-                connection.execute(statement)
-            self.timings.owners_s = time.perf_counter() - started
-
         rows = connection.execute("SELECT coalesce(max(rowid) + 1, 0) FROM records").fetchall()
         end = int(rows[0][0])
-        if owners_changed and self._watermark:
+        if not self._started:
+            self._start(connection, end, ownership_version)
+        owners_stale = ownership_version != self._resolved_ownership
+        merge = end > self._mark
+        if owners_stale or merge or self._own_built_for != ownership_version:
+            connection.begin()
+            try:
+                self._update(connection, end, ownership_version, full_resolve_version)
+                connection.commit()
+            except BaseException:
+                connection.rollback()
+                raise
+            self._own_built_for = ownership_version
+            self._resolved_ownership = ownership_version
+            self._resolved_full = full_resolve_version
+            if merge:
+                logger.debug("Merged records %d..%d into connections.", self._mark, end - 1)
+                self._mark = end
+        self._refresh_entities(connection, owners_stale, merge, ranges_version)
+
+    def _start(self, connection: duckdb.DuckDBPyConnection, end: int, ownership: int) -> None:
+        """Read what the file's merged tables cover; copy them to TEMP when read-only and behind."""
+        meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
+        in_file = {
+            row[0]
+            for row in connection.execute(
+                "SELECT table_name FROM duckdb_tables() "
+                "WHERE database_name = current_database() AND schema_name = 'main'"
+            ).fetchall()
+        }
+        complete = set(PERSISTED_TABLES) <= in_file and MARK_KEY in meta
+        if complete:
+            self._mark = int(meta[MARK_KEY])
+            self._resolved_ownership = int(meta[RESOLVED_OWNERSHIP_KEY])
+            self._resolved_full = int(meta[RESOLVED_FULL_KEY])
+        up_to_date = complete and self._mark >= end and self._resolved_ownership == ownership
+        self._temp = not self._persist and not up_to_date
+        if self._temp:
             started = time.perf_counter()
-            if full_resolve_version != self._full_resolve_version:
-                connection.execute(_RESOLVE_ALL)
+            database = connection.execute("SELECT current_database()").fetchall()[0][0]
+            for name, columns in PERSISTED_TABLES.items():
+                if complete:
+                    source = f'"{database}".main.{name}'
+                    connection.execute(
+                        f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {source}"
+                    )
+                else:
+                    connection.execute(f"CREATE OR REPLACE TEMP TABLE {name} ({columns})")
+            self.timings.copy_s = time.perf_counter() - started
+            logger.debug(
+                "Read-only and the file's merged tables are behind: working on TEMP copies."
+            )
+        self._started = True
+
+    def _update(
+        self,
+        connection: duckdb.DuckDBPyConnection,
+        end: int,
+        ownership_version: int,
+        full_resolve_version: int,
+    ) -> None:
+        """Owners, re-resolution and the merge of new records (one transaction)."""
+        temp = "TEMP " if self._temp else ""
+        owners_stale = ownership_version != self._resolved_ownership
+        started = time.perf_counter()
+        if owners_stale:
+            connection.execute(_ADD_ADDRESSES.format(source="SELECT ip FROM ownership"))
+            connection.execute(_OWNERS[0].format(temp=temp))
+        connection.execute(_OWNERS[1])
+        self.timings.owners_s = time.perf_counter() - started
+
+        if owners_stale and self._mark:
+            started = time.perf_counter()
+            if full_resolve_version != self._resolved_full:
+                connection.execute(_RESOLVE_ALL.format(temp=temp))
                 connection.execute("DELETE FROM ns_touched")
             else:
                 for statement in _RESOLVE_TOUCHED:
                     connection.execute(statement)
             self.timings.resolve_s = time.perf_counter() - started
-        elif owners_changed:
+        elif owners_stale:
             connection.execute("DELETE FROM ns_touched")
-        self._full_resolve_version = full_resolve_version
-        merged = end > self._watermark
-        if merged:
+
+        if end > self._mark:
             started = time.perf_counter()
             for statement in _MERGE:
-                params = {"watermark": self._watermark, "end": end} if "$" in statement else None
+                params = {"watermark": self._mark, "end": end} if "$" in statement else None
                 connection.execute(statement, params)
             for statement in _DROP_SCRATCH:
                 connection.execute(statement)
             self.timings.merge_s = time.perf_counter() - started
-            logger.debug("Merged records %d..%d into connections.", self._watermark, end - 1)
-            self._watermark = end
-        self._ownership_version = ownership_version
-        self._refresh_entities(connection, owners_changed, merged, ranges_version)
+        if not self._temp and self._persist:
+            connection.executemany(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                [
+                    (MARK_KEY, str(max(end, self._mark))),
+                    (RESOLVED_OWNERSHIP_KEY, str(ownership_version)),
+                    (RESOLVED_FULL_KEY, str(full_resolve_version)),
+                ],
+            )
 
     def _refresh_entities(
         self,
@@ -330,12 +423,3 @@ class Derived:
             connection.execute(statement)
         self._ranges_version = ranges_version
         self.timings.entities_s = time.perf_counter() - started
-
-    def reset(self) -> None:
-        """Forget everything: the next refresh rebuilds from scratch."""
-        self._created = False
-        self._watermark = 0
-        self._ownership_version = -1
-        self._ranges_version = -1
-        self._full_resolve_version = -1
-        self._unowned = ()

@@ -16,10 +16,25 @@ import logging
 
 import pyarrow as pa
 
+from netsight.store.merging import (
+    MARK_KEY,
+    PERSISTED_TABLES,
+    RESOLVED_FULL_KEY,
+    RESOLVED_OWNERSHIP_KEY,
+)
+
 logger = logging.getLogger(__name__)
 
 APPLICATION = "netsight"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# The oldest schema a read-only open accepts (its tables hold everything; what a
+# newer schema adds is rebuilt in memory).
+OLDEST_READABLE_VERSION = 1
+# meta keys bumped in the transaction of every ownership write (and of every
+# replacement of the whole history), so the merged connections in the file know
+# whether their owners are current.
+OWNERSHIP_VERSION_KEY = "ownership_version"
+FULL_RESOLVE_VERSION_KEY = "full_resolve_version"
 
 # One agent record, as the collector sends it (docs/architecture.md).
 RECORD_SCHEMA = pa.schema(
@@ -111,5 +126,12 @@ _V1 = [
     node VARCHAR, tag VARCHAR)""",
 ]
 
+# Version 2 keeps the merged connections (merging.PERSISTED_TABLES) in the file.
+_V2 = [f"CREATE TABLE {name} ({columns})" for name, columns in PERSISTED_TABLES.items()] + [
+    f"""INSERT OR REPLACE INTO meta VALUES ('{MARK_KEY}', '0'),
+        ('{RESOLVED_OWNERSHIP_KEY}', '-1'), ('{RESOLVED_FULL_KEY}', '-1'),
+        ('{OWNERSHIP_VERSION_KEY}', '0'), ('{FULL_RESOLVE_VERSION_KEY}', '0')"""
+]
+
 # MIGRATIONS[n] takes a file from version n - 1 to version n.
-MIGRATIONS: dict[int, list[str]] = {1: _V1}
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2}
