@@ -57,18 +57,24 @@ def cluster(tmp_path: Path) -> Iterator[tuple[Any, PagingAgent]]:
     sim.stop()
 
 
+def _count_appends(store: Any, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the store's appends from now on (the real append still runs)."""
+    appends: list[int] = []
+    original = store.append_records
+    monkeypatch.setattr(
+        store,
+        "append_records",
+        lambda records, cursor=None: (
+            appends.append(len(records)) or original(records, cursor=cursor)
+        ),
+    )
+    return appends
+
+
 def test_a_pull_stores_its_pages_in_one_append(cluster, tmp_path, monkeypatch):
     api, _ = cluster
     with open_store(tmp_path / "pulled.duckdb") as store:
-        appends = []
-        original = store.append_records
-        monkeypatch.setattr(
-            store,
-            "append_records",
-            lambda records, cursor=None: (
-                appends.append(len(records)) or original(records, cursor=cursor)
-            ),
-        )
+        appends = _count_appends(store, monkeypatch)
         result = AgentPuller(api, store).pull_all()
         assert result.records == TOTAL and not result.errors
         assert appends == [TOTAL]
@@ -80,15 +86,7 @@ def test_a_batch_is_stored_once_it_is_full(cluster, tmp_path, monkeypatch):
     api, _ = cluster
     monkeypatch.setattr(pulling, "APPEND_BATCH_RECORDS", 2 * PAGE_SIZE)
     with open_store(tmp_path / "pulled.duckdb") as store:
-        appends = []
-        original = store.append_records
-        monkeypatch.setattr(
-            store,
-            "append_records",
-            lambda records, cursor=None: (
-                appends.append(len(records)) or original(records, cursor=cursor)
-            ),
-        )
+        appends = _count_appends(store, monkeypatch)
         AgentPuller(api, store).pull_all()
         assert appends == [2 * PAGE_SIZE, TOTAL - 2 * PAGE_SIZE]
         assert store.record_count() == TOTAL
