@@ -99,7 +99,13 @@ _OWNERS = [
            CASE WHEN o.port IS NULL
                  AND o.valid_from = min(o.valid_from) OVER (PARTITION BY o.ip, o.port IS NULL)
                 THEN '-infinity'::DOUBLE ELSE o.valid_from END AS valid_from,
-           coalesce(o.valid_to, 'infinity'::DOUBLE) AS valid_to
+           -- Latest start wins: an interval ends where the next one for its
+           -- (ip, port) begins, so intervals left open by an earlier run (a
+           -- pod deleted while nobody watched) never double a match.
+           least(coalesce(o.valid_to, 'infinity'::DOUBLE),
+                 coalesce(lead(o.valid_from) OVER (PARTITION BY o.ip, o.port
+                                                   ORDER BY o.valid_from, o.owner_uid),
+                          'infinity'::DOUBLE)) AS valid_to
     FROM ownership o
     JOIN ns_addr a ON a.ip = o.ip
     JOIN ns_owner_names n ON n.uid = o.owner_uid""",
