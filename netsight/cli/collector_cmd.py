@@ -206,6 +206,8 @@ def _run_collect(args: argparse.Namespace) -> int:
             print("The inventory did not finish listing; names may be missing.", file=sys.stderr)
         _drain(inventory, history)
         save_identity(store, history)
+        # Resolve now, so the first look at the file does not have to.
+        store.refresh()
         print(f"Collected {tally.records} records into {store.path}.")
         tally.report()
         for kind, reason in sorted(inventory.unavailable.items()):

@@ -12,7 +12,7 @@ import logging
 import sys
 from typing import Any
 
-from netsight.cli.connections_cmd import parse_time
+from netsight.cli.connections_cmd import parse_window
 from netsight.store.querying import LEVELS
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def run_export(args: argparse.Namespace) -> int:
     from netsight.store.errors import StoreError
 
     try:
-        since, until = parse_time(args.since), parse_time(args.until)
+        since, until = parse_window(args.since, args.until)
     except ValueError as error:
         print(f"netsight export: {error}", file=sys.stderr)
         return 2

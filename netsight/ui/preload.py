@@ -24,6 +24,7 @@ SESSION_MODULES = (
     "netsight.store",
     "netsight.store.database",
     "netsight.store.paths",
+    "netsight.store.syncing",
     "netsight.ui.store_source",
     "netsight.identity.ownership",
     "netsight.kube.client",

@@ -275,11 +275,11 @@ class LiveSession(QObject):
         return inventory, AgentPuller(api, self.store), CollectorDeployer(api)
 
     def _write_ownership(self, history: Any) -> None:
-        merge = getattr(self.store, "merge_ownership", None)
-        if merge is not None and hasattr(history, "ranges"):
-            merge(history.intervals(), history.owners(), history.ranges())
-        else:
-            self.store.replace_ownership(history.intervals(), history.owners())
+        # Upserts (re-resolving only the touched addresses) and the cluster's
+        # pod and service ranges, so unowned addresses are named too.
+        from netsight.store.syncing import save_identity
+
+        save_identity(self.store, history)
 
     def _collector_state(self, deployer: Any) -> Any:
         from netsight.kube.errors import KubeError
