@@ -31,10 +31,12 @@ logger = logging.getLogger(__name__)
 # enough that one answer stays a few MiB through the API server.
 PAGE_SIZE = 5000
 # A pull stops after this many pages per agent so one node cannot starve the rest.
-MAX_PAGES_PER_PULL = 50
-# Records stored in one append (and one transaction with the cursor); a kill -9
+MAX_PAGES_PER_PULL = 100
+# Records stored in one append (one transaction with the cursor). DuckDB
+# spreads an append of four or more row groups (122,880 rows each) over the
+# cores: measured 1.4M rows/s at 500,000 against 0.55M at 100,000. A kill -9
 # loses at most this many, and the agent still holds them for the next pull.
-APPEND_BATCH_RECORDS = 250_000
+APPEND_BATCH_RECORDS = 500_000
 # How many reasons for skipped records a pull keeps per node, to show the user.
 MAX_SKIP_REASONS = 3
 
