@@ -51,6 +51,23 @@ def agent_factory(sim: tuple[SimServer, str]) -> Iterator[Any]:
         agent.stop()
 
 
+def _collect(
+    kubeconfig: str, db: Path, duration: str = "0", context: str = "sim"
+) -> subprocess.CompletedProcess[str]:
+    """`netsight collect` against the test cluster, as a user runs it."""
+    return _netsight(
+        "collect",
+        "--kubeconfig",
+        kubeconfig,
+        "--context",
+        context,
+        "--duration",
+        duration,
+        "--db",
+        str(db),
+    )
+
+
 def _netsight(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "netsight", *args],
@@ -146,17 +163,7 @@ def test_collect_keeps_good_records_and_names_the_malformed_ones(
     ]
     agent_factory(lambda after: record_page(records, after))
     db = tmp_path / "c.duckdb"
-    result = _netsight(
-        "collect",
-        "--kubeconfig",
-        kubeconfig,
-        "--context",
-        "sim",
-        "--duration",
-        "0",
-        "--db",
-        str(db),
-    )
+    result = _collect(kubeconfig, db, duration="0")
     assert result.returncode == 0, result.stderr
     assert "Collected 2 records" in result.stdout, result.stdout
     assert f"{NODE}: skipped 8 malformed records" in result.stderr, result.stderr
@@ -176,17 +183,7 @@ def test_agent_that_ignores_after_is_not_stored_twice(
     records = [agent_record(seq) for seq in range(1, 4)]
     agent = agent_factory(lambda after: record_page(records, 0))
     db = tmp_path / "c.duckdb"
-    result = _netsight(
-        "collect",
-        "--kubeconfig",
-        kubeconfig,
-        "--context",
-        "sim",
-        "--duration",
-        "3",
-        "--db",
-        str(db),
-    )
+    result = _collect(kubeconfig, db, duration="3")
     assert result.returncode == 0, result.stderr
     assert agent.requests >= 2
     assert _count(db, "records") == 3
@@ -202,23 +199,13 @@ def test_agent_that_ignores_after_is_not_stored_twice(
     ],
     ids=["not-json", "no-records", "no-generation", "a-list"],
 )
-def test_collect_says_when_no_agent_gave_a_recordrecord_page(
+def test_collect_says_when_no_agent_gave_a_record_page(
     sim: tuple[SimServer, str], agent_factory: Any, tmp_path: Path, answer: Any
 ) -> None:
     _, kubeconfig = sim
     agent_factory(lambda after: answer)
     db = tmp_path / "c.duckdb"
-    result = _netsight(
-        "collect",
-        "--kubeconfig",
-        kubeconfig,
-        "--context",
-        "sim",
-        "--duration",
-        "0",
-        "--db",
-        str(db),
-    )
+    result = _collect(kubeconfig, db, duration="0")
     assert result.returncode == 1, result.stderr
     assert f"{NODE}: could not be pulled" in result.stderr, result.stderr
     assert "no agent answered, so nothing was collected" in result.stderr
@@ -231,17 +218,7 @@ def test_collect_says_when_no_agent_gave_a_recordrecord_page(
 
 def test_forbidden_deploy_leaves_nothing_behind(sim: tuple[SimServer, str], tmp_path: Path) -> None:
     _, kubeconfig = sim
-    result = _netsight(
-        "collect",
-        "--kubeconfig",
-        kubeconfig,
-        "--context",
-        "sim-restricted",
-        "--duration",
-        "0",
-        "--db",
-        str(tmp_path / "c.duckdb"),
-    )
+    result = _collect(kubeconfig, tmp_path / "c.duckdb", duration="0", context="sim-restricted")
     assert result.returncode == 1
     assert "not allowed to create daemonsets.apps" in result.stderr
     assert _leftovers(kubeconfig) == []
