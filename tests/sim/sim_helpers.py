@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -79,3 +80,17 @@ def pod(name: str, namespace: str = "default", **extra: object) -> dict:
     }
     obj.update(extra)
     return obj
+
+
+KUBECTL = "/usr/bin/kubectl"
+
+
+def run_kubectl(kubeconfig: Path | str, *args: str) -> subprocess.CompletedProcess[str]:
+    """kubectl with this kubeconfig, as a user would run it (output captured, not checked)."""
+    return subprocess.run(
+        [KUBECTL, "--kubeconfig", str(kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

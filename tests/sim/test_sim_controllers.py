@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import kubernetes
 import pytest
 from kubernetes.client.exceptions import ApiException
-from sim_helpers import client_for, pod, raw
+from sim_helpers import client_for, pod, raw, run_kubectl
 
 from netsight.sim.rbac import RbacRules
 
@@ -227,21 +226,6 @@ def test_restricted_user_is_denied_with_a_kubectl_like_status(make_sim) -> None:
         v1.list_secret_for_all_namespaces()
     assert caught.value.status == 403
 
-    done = subprocess.run(
-        [
-            "/usr/bin/kubectl",
-            "--kubeconfig",
-            str(kubeconfig),
-            "--context",
-            "sim-restricted",
-            "get",
-            "secrets",
-            "-A",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_kubectl(kubeconfig, "--context", "sim-restricted", "get", "secrets", "-A")
     assert done.returncode != 0
     assert 'User "restricted" cannot list resource "secrets"' in done.stderr

@@ -8,22 +8,13 @@ from collections import Counter
 
 import kubernetes
 import pytest
-from sim_helpers import client_for, raw
+from sim_helpers import client_for, raw, run_kubectl
 
 from netsight.sim.server import SimServer
 
-KUBECTL = "/usr/bin/kubectl"
-
 
 def kubectl(sim: SimServer, *args: str) -> subprocess.CompletedProcess[str]:
-    kubeconfig = sim.write_kubeconfig(sim_kubeconfig_path(sim))
-    return subprocess.run(
-        [KUBECTL, "--kubeconfig", str(kubeconfig), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_kubectl(sim.write_kubeconfig(sim_kubeconfig_path(sim)), *args)
 
 
 def sim_kubeconfig_path(sim: SimServer) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sim_helpers import CLUSTER_JSON, PODS_JSON, REAL
+from sim_helpers import CLUSTER_JSON, PODS_JSON, REAL, run_kubectl
 
 from netsight.sim.loading import LoadError, load_objects, parse_text
 
@@ -115,31 +115,10 @@ def test_cli_serves_prints_ready_and_stops_on_sigterm(tmp_path: Path) -> None:
         assert {c["name"] for c in config["contexts"]} == {"sim", "sim-restricted"}
         assert kubeconfig.stat().st_mode & 0o077 == 0
 
-        done = subprocess.run(
-            ["/usr/bin/kubectl", "--kubeconfig", str(kubeconfig), "get", "nodes", "--no-headers"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        done = run_kubectl(kubeconfig, "get", "nodes", "--no-headers")
         assert done.returncode == 0, done.stderr
         assert len(done.stdout.splitlines()) == 6
-        denied = subprocess.run(
-            [
-                "/usr/bin/kubectl",
-                "--kubeconfig",
-                str(kubeconfig),
-                "--context",
-                "sim-restricted",
-                "get",
-                "secrets",
-                "-A",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        denied = run_kubectl(kubeconfig, "--context", "sim-restricted", "get", "secrets", "-A")
         assert denied.returncode != 0 and "forbidden" in denied.stderr
 
         began = time.monotonic()
