@@ -202,8 +202,10 @@ def test_a_refused_write_does_not_spoil_the_next_request_on_the_connection(make_
     sim, _ = make_sim([], rbac=RbacRules.parse(["create:configmaps"]))
     context = ssl.create_default_context(cadata=sim.ca_pem.decode())
     connection = http.client.HTTPSConnection("127.0.0.1", sim.port, context=context, timeout=10)
-    headers = {"Authorization": f"Bearer {sim.tokens.restricted}",
-               "Content-Type": "application/json"}
+    headers = {
+        "Authorization": f"Bearer {sim.tokens.restricted}",
+        "Content-Type": "application/json",
+    }
     body = json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}})
     try:
         connection.request("POST", "/api/v1/namespaces/default/configmaps", body, headers)
